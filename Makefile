@@ -1,0 +1,42 @@
+# The course's commands. `make lab` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Extra flags for pip, e.g. PIP_FLAGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_FLAGS ?=
+LAB_PORT ?= 8888
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The GPU machine's own Python, which already has CUDA PyTorch (see the README).
+GPU_PYTHON ?= python3
+# Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
+GPU_WHEELS := nbval ipykernel nbclient numpy==2.4.6
+
+.PHONY: install lab test gpu-check gpu-wheels clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course,test]'
+	touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) --ServerApp.root_dir=. \
+	    --LabApp.default_url=/lab/tree/lessons
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests --doctest-modules dlparallel
+
+gpu-check:
+	GPU_PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh
+
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	    --platform manylinux2014_x86_64 --platform manylinux_2_34_x86_64 --platform any \
+	    -d .whl $(GPU_WHEELS)
+
+clean:
+	rm -rf $(VENV) .whl .gpu-out

@@ -1,0 +1,25 @@
+"""dlparallel: the helper library of the course Parallel Processing Architectures for AI.
+
+Each module holds one idea: ``devices`` (which hardware), ``data`` (digits and synthetic images
+on the device), ``models``, ``training`` (``fit`` and ``evaluate``), ``timing``, ``flops``,
+``roofline`` and ``inference``.
+
+Example:
+    >>> import dlparallel as dp
+    >>> digits = dp.load_digits("cpu")
+    >>> len(digits.train) + len(digits.test)
+    1797
+"""
+
+from .data import DeviceLoader, LabelledData, TrainTest, load_digits, synthetic_images
+from .devices import (DeviceUnavailableError, HardwareSummary, available_devices, describe_hardware,
+                      pick_device, synchronize)
+from .flops import achieved_flops_per_second, count_flops, matmul_flops, training_step_flops
+from .inference import BatchThroughput, LatencyReport, Predictor, measure_latency, throughput_vs_batch_size
+from .models import lenet5, mlp, small_cnn
+from .roofline import (Peaks, attainable_flops_per_second, matmul_tflops, measure_peaks,
+                       memory_bandwidth, plot_roofline)
+from .timing import Timing, latency_samples, percentiles, time_callable
+from .training import EpochRecord, Evaluation, History, TrainingDivergedError, evaluate, fit
+
+__version__ = "0.1.0"
