@@ -28,8 +28,8 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NAM
     timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("$name")
 }
-step tests 240 $PY -m pytest -p no:cacheprovider -q -o timeout=200 tests --doctest-modules dlparallel
-step train_throughput 180 $PY benchmarks/train_throughput.py --json "$OUT/train_throughput.json"
+step tests 200 $PY -m pytest -p no:cacheprovider -q -o timeout=200 tests --doctest-modules dlparallel
+step train_throughput 150 $PY benchmarks/train_throughput.py --json "$OUT/train_throughput.json"
 step latency 60 $PY benchmarks/latency.py --json "$OUT/latency.json"
 step matmul 90 $PY benchmarks/matmul.py --json "$OUT/matmul.json"
 

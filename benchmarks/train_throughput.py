@@ -3,9 +3,11 @@
 Workload (the defaults): LeNet-5 (sigmoid, average pooling) on 60,000 synthetic 28x28 images,
 batch 256, SGD with lr 0.9. The textbook loop keeps the data on the host in a ``DataLoader``
 with 4 workers and shuffling, copies every batch to the device and turns loss and accuracy into
-Python floats after every batch. Each contender trains ``--epochs`` epochs from the same initial
-weights; the figure reported is the last epoch's (steady state: workers started, kernels warm,
-graph captured).
+Python floats after every batch. The contenders take turns, one epoch each per round, so that a
+drift in the machine's speed hits them alike; the first round is a warm-up (workers started,
+kernels loaded, graph captured) and the figure reported is each contender's median over the
+other rounds. On a CPU, ``fit`` keeps images channels-last (NHWC), which oneDNN's convolutions
+prefer; a second ``fit`` in the NCHW layout shows how much of the gain that layout gives.
 
     python benchmarks/train_throughput.py                      # the full workload
     python benchmarks/train_throughput.py --train-size 6000    # a quick look
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -25,32 +28,34 @@ from torch.utils.data import DataLoader, TensorDataset
 import dlparallel as dp
 
 
-def textbook_epochs(model: torch.nn.Module, data: dp.LabelledData, device: torch.device, epochs: int,
-                    batch_size: int, lr: float, workers: int) -> list[float]:
-    """Examples/s of each epoch of the loop found in most tutorials."""
-    dataset = TensorDataset(data.inputs.cpu(), data.labels.cpu())
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
-    model.to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    rates = []
-    for _ in range(epochs):
-        dp.synchronize(device)
+class TextbookLoop:
+    """The loop found in most tutorials: host data, DataLoader workers, a float per batch."""
+
+    def __init__(self, model: torch.nn.Module, data: dp.LabelledData, device: torch.device,
+                 batch_size: int, lr: float, workers: int) -> None:
+        dataset = TensorDataset(data.inputs.cpu(), data.labels.cpu())
+        self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+                                 pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+        self.model, self.device = model.to(device).train(), device
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch(self) -> float:
+        """Train one epoch; return its examples per second."""
+        dp.synchronize(self.device)
         start = time.perf_counter()
         total_loss, correct, seen = 0.0, 0, 0
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            out = model(x)
-            loss = loss_fn(out, y)
+        for x, y in self.loader:
+            x, y = x.to(self.device), y.to(self.device)
+            self.optimizer.zero_grad()
+            out = self.model(x)
+            loss = self.loss_fn(out, y)
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             total_loss += loss.item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
             seen += len(y)
-        rates.append(seen / (time.perf_counter() - start))
-    return rates
+        return seen / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -59,42 +64,58 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=60_000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=0.9)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4, help="one epoch per contender each; the first is a warm-up")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader workers of the textbook loop")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2 (the first is a warm-up)")
 
     device = dp.pick_device(args.device)
     print(dp.describe_hardware(device))
-    print(f"LeNet-5, {args.train_size} synthetic 28x28 images, batch {args.batch_size}, "
-          f"SGD lr {args.lr}, {args.epochs} epochs each, last epoch reported")
+    print(f"LeNet-5, {args.train_size} synthetic 28x28 images, batch {args.batch_size}, SGD lr {args.lr}; "
+          f"median epoch of {args.rounds - 1} rounds after a warm-up round")
     data = dp.synthetic_images(args.train_size, (1, 28, 28), device="cpu", seed=0)
+    on_device = data.to(device)
     torch.manual_seed(0)
     initial = dp.lenet5().state_dict()
 
     def fresh_model() -> torch.nn.Module:
         model = dp.lenet5()
         model.load_state_dict(initial)
-        return model
+        return model.to(device)
 
-    results = {"device": str(dp.describe_hardware(device)), "torch": torch.__version__,
-               "workload": vars(args)}
-    textbook = textbook_epochs(fresh_model(), data, device, args.epochs, args.batch_size, args.lr,
-                               args.workers)[-1]
-    results["textbook_examples_per_s"] = textbook
-    print(f"textbook loop (DataLoader, {args.workers} workers, per-batch .item()): {textbook:12,.0f} examples/s")
-    variants = [("fit, eager", False)] + ([("fit, CUDA graph", True)] if device.type == "cuda" else [])
-    ratios = []
-    for name, graph in variants:
-        history = dp.fit(fresh_model(), data, args.epochs, lr=args.lr, batch_size=args.batch_size,
-                         device=device, cuda_graph=graph, progress=False)
-        rate = history.examples_per_second[-1]
-        ratios.append(f"{name} {rate / textbook:.2f}x")
-        results[f"{name}_examples_per_s"] = rate
-        print(f"{name + ':':54s}{rate:12,.0f} examples/s  ({rate / textbook:.2f}x)")
+    textbook = TextbookLoop(fresh_model(), data, device, args.batch_size, args.lr, args.workers)
+    contenders = {f"textbook loop (DataLoader, {args.workers} workers, per-batch .item())": textbook.epoch}
+    variants = ([("dlparallel fit, eager", False, None), ("dlparallel fit, CUDA graph", True, None)]
+                if device.type == "cuda" else
+                [("dlparallel fit, eager", False, None), ("dlparallel fit, eager, NCHW layout", False, False)])
+    for name, graph, channels_last in variants:
+        model = fresh_model()
+
+        def fit_epoch(model: torch.nn.Module = model, graph: bool = graph,
+                      channels_last: bool | None = channels_last) -> float:
+            history = dp.fit(model, on_device, 1, lr=args.lr, batch_size=args.batch_size, device=device,
+                             cuda_graph=graph, channels_last=channels_last, progress=False)
+            return history.examples_per_second[-1]
+
+        contenders[name] = fit_epoch
+
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(args.rounds):
+        for name, epoch in contenders.items():
+            rates[name].append(epoch())
+    medians = {name: statistics.median(r[1:]) for name, r in rates.items()}
+    reference = medians[next(iter(contenders))]
+    for name, rate in medians.items():
+        print(f"{name + ':':62s}{rate:12,.0f} examples/s  ({rate / reference:.2f}x)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(results, out, indent=2)
+            json.dump({"device": str(dp.describe_hardware(device)), "torch": torch.__version__,
+                       "workload": vars(args), "examples_per_second": rates, "median": medians},
+                      out, indent=2)
+    ratios = [f"{name.removeprefix('dlparallel ')} {rate / reference:.2f}x"
+              for name, rate in list(medians.items())[1:]]
     print("ratio to the textbook loop: " + ", ".join(ratios))
 
 

@@ -240,7 +240,7 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
         batch_size: int = 128, optimizer: torch.optim.Optimizer | None = None,
         loss_fn: LossFunction | None = None, test: LabelledData | None = None,
         device: torch.device | str | None = None, bf16: bool = False, cuda_graph: bool = False,
-        progress: bool | None = None, seed: int = 0) -> History:
+        channels_last: bool | None = None, progress: bool | None = None, seed: int = 0) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs and return the per-epoch history.
 
     The data is moved to the device once; batches are slices of it (:class:`DeviceLoader`);
@@ -261,6 +261,9 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
         cuda_graph: capture the whole step (forward, backward, update, metric sums) in a CUDA
             graph and replay it. CUDA only; batches then all have ``batch_size`` examples (the
             last, partial batch of each shuffled epoch is skipped).
+        channels_last: keep image batches and convolution weights in the channels-last (NHWC)
+            memory layout. ``None`` turns it on for 4-D image data on the CPU, where oneDNN's
+            convolutions run faster in that layout.
         progress: a tqdm bar; ``None`` shows it only on a terminal or in Jupyter.
         seed: seeds the shuffling of batches.
 
@@ -284,6 +287,14 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
     model.to(device)
     model.train()
     train = train.to(device)
+    if channels_last is None:
+        channels_last = device.type == "cpu" and train.inputs.ndim == 4
+    if channels_last and train.inputs.ndim != 4:
+        raise ValueError("channels_last=True needs 4-D image inputs (N, C, H, W), got shape "
+                         f"{tuple(train.inputs.shape)}")
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        train = LabelledData(train.inputs.contiguous(memory_format=torch.channels_last), train.labels)
     test = test.to(device) if test is not None else None
     loss_fn = loss_fn or nn.functional.cross_entropy
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)

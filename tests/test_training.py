@@ -152,3 +152,25 @@ def test_fit_does_not_synchronise_per_batch_on_cuda(cuda, graph):
         counts.append(sum("synchroniz" in str(w.message) for w in caught))
     assert counts[0] == counts[1], f"sync warnings with 4 vs 32 batches per epoch: {counts}"
     assert counts[1] <= 8
+
+
+def test_channels_last_training_matches_the_default_layout():
+    data = dp.synthetic_images(256, (1, 28, 28), device="cpu")
+    torch.manual_seed(3)
+    initial = dp.lenet5().state_dict()
+    results = []
+    for layout in (False, True):
+        model = dp.lenet5()
+        model.load_state_dict(initial)
+        history = dp.fit(model, data, epochs=2, lr=0.5, batch_size=64, channels_last=layout, progress=False)
+        results.append((history.loss, model))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-4)
+    for a, b in zip(results[0][1].parameters(), results[1][1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert results[1][1][0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_channels_last_needs_images():
+    with pytest.raises(ValueError, match="4-D image inputs"):
+        dp.fit(dp.mlp([8, 3]), dp.synthetic_images(16, (8,), num_classes=3, device="cpu"), epochs=1,
+               channels_last=True, progress=False)
