@@ -13,7 +13,9 @@ GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
 GPU_WHEELS := nbval ipykernel nbclient numpy==2.4.6
 
-.PHONY: install lab test gpu-check gpu-wheels clean
+.PHONY: install lab test lessons gpu-check gpu-wheels clean
+# Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
+NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 
 install: $(STAMP)
 
@@ -27,7 +29,12 @@ lab: $(STAMP)
 	    --LabApp.default_url=/lab/tree/lessons
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider tests --doctest-modules dlparallel
+	$(NB_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests --doctest-modules dlparallel \
+	    --nbval lessons --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg
+
+# Re-execute every lesson in place, so that its committed outputs are this code's outputs.
+lessons: $(STAMP)
+	$(NB_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace lessons/*.ipynb
 
 gpu-check:
 	GPU_PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh

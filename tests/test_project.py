@@ -47,3 +47,16 @@ def test_makefile_pins_torch_through_constraints():
     constraints = (ROOT / "constraints.txt").read_text()
     assert re.search(r"^torch==2\.13\.0$", constraints, flags=re.M)
     assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_recorded_figures_match_benchmarks_results():
+    """The figures lessons show as recorded are the ones benchmarks/RESULTS.md reports."""
+    import dlparallel as dp
+
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    for recorded in (dp.recorded.H100_MATMUL_TFLOPS, dp.recorded.H100_TRAINING,
+                     dp.recorded.H100_BATCH1_LATENCY_US):
+        assert recorded.device in results and recorded.software.split()[-1] in results
+        assert (ROOT / recorded.source).is_file()
+        for value in recorded.values.values():
+            assert f"{value:,}".rstrip("0").rstrip(".") in results, value

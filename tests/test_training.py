@@ -124,34 +124,44 @@ def test_cuda_graph_training_matches_eager_training(cuda):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_cuda_graph_with_bf16_and_adam_learns(cuda):
-    data = dp.synthetic_images(1024, (1, 28, 28), device=cuda)
-    model = dp.lenet5().to(cuda)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, capturable=True)
-    history = dp.fit(model, data, epochs=5, batch_size=128, optimizer=optimizer, device=cuda,
-                     bf16=True, cuda_graph=True, progress=False)
-    assert history.accuracy[-1] > 0.9
+def test_cuda_graph_with_bf16_and_adam_matches_eager_and_learns(cuda):
+    """Capture must leave Adam's state (step count, moments) as it found it."""
+    data = dp.synthetic_images(2048, (1, 28, 28), device=cuda)
+    torch.manual_seed(0)
+    initial = dp.lenet5().state_dict()
+    histories = []
+    for graph in (False, True):
+        model = dp.lenet5().to(cuda)
+        model.load_state_dict(initial)
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, capturable=True)
+        histories.append(dp.fit(model, data, epochs=6, batch_size=64, optimizer=optimizer, device=cuda,
+                                bf16=True, cuda_graph=graph, progress=False))
+    eager, graphed = histories
+    assert graphed.loss == pytest.approx(eager.loss, rel=0.1)
+    assert eager.accuracy[-1] > 0.9 and graphed.accuracy[-1] > 0.9
 
 
 @pytest.mark.parametrize("graph", [False, True])
 def test_fit_does_not_synchronise_per_batch_on_cuda(cuda, graph):
-    """torch.cuda.set_sync_debug_mode warns on every synchronising call: the count must not grow
-    with the number of batches."""
+    """torch.cuda.set_sync_debug_mode warns on every synchronising call it detects: the count must
+    not grow with the number of batches, and only by a few calls per epoch."""
     data = dp.synthetic_images(2048, (1, 28, 28), device=cuda)
-    counts = []
-    for batch_size in (512, 64):
-        model = dp.lenet5()
+
+    def sync_warnings(batch_size: int, epochs: int) -> list[str]:
         torch.cuda.set_sync_debug_mode("warn")
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                dp.fit(model, data, epochs=2, batch_size=batch_size, device=cuda, cuda_graph=graph,
-                       progress=False)
+                dp.fit(dp.lenet5(), data, epochs=epochs, batch_size=batch_size, device=cuda,
+                       cuda_graph=graph, progress=False)
         finally:
             torch.cuda.set_sync_debug_mode("default")
-        counts.append(sum("synchroniz" in str(w.message) for w in caught))
-    assert counts[0] == counts[1], f"sync warnings with 4 vs 32 batches per epoch: {counts}"
-    assert counts[1] <= 8
+        return [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+
+    few, many, longer = sync_warnings(512, 1), sync_warnings(64, 1), sync_warnings(64, 3)
+    assert len(few) == len(many), f"4 vs 32 batches per epoch: {len(few)} vs {len(many)} syncs: {set(many)}"
+    per_epoch = (len(longer) - len(many)) / 2
+    assert per_epoch <= 4, f"{per_epoch} syncs per epoch: {set(longer)}"
 
 
 def test_channels_last_training_matches_the_default_layout():
