@@ -11,11 +11,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The GPU machine's own Python, which already has CUDA PyTorch (see the README).
 GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
-GPU_WHEELS := nbval ipykernel nbclient numpy==2.4.6
+GPU_WHEELS := nbval ipykernel nbclient ipywidgets numpy==2.4.6
 
-.PHONY: install lab test lessons gpu-check gpu-wheels clean
+.PHONY: install lab test lessons release solutions autograde feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
+# The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
+ASSIGNMENTS ?= $(notdir $(wildcard source/ps*))
+NBGRADER := $(NB_ENV) $(BIN)/nbgrader
 
 install: $(STAMP)
 
@@ -35,6 +38,22 @@ test: $(STAMP)
 # Re-execute every lesson in place, so that its committed outputs are this code's outputs.
 lessons: $(STAMP)
 	$(NB_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace lessons/*.ipynb
+
+# Instructor's pipeline (see the README): nbgrader with this repository as the course directory.
+release: $(STAMP)
+	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force || exit 1; done
+
+solutions: $(STAMP)
+	$(BIN)/python -m dlparallel.grading solutions
+
+autograde: $(STAMP)
+	$(NB_ENV) $(BIN)/python -m dlparallel.grading autograde $(ASSIGNMENTS)
+
+feedback: $(STAMP)
+	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_feedback $$a --force || exit 1; done
+
+export: $(STAMP)
+	$(NBGRADER) export --to grades.csv
 
 gpu-check:
 	GPU_PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh

@@ -305,7 +305,10 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
 
     history = History(device=str(device))
     show = _progress_enabled(progress)
-    from tqdm.auto import tqdm
+    if show:  # a widget in Jupyter, text on a terminal
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto would warn on stderr in a kernel without ipywidgets, even when disabled
+        from tqdm import tqdm
 
     with tqdm(total=epochs * len(loader), disable=not show, unit="batch", desc="training") as bar:
         for epoch in range(1, epochs + 1):

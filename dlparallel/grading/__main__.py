@@ -1,0 +1,39 @@
+"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT...``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .autograde import autograde, format_summary
+from .solutions import write_solutions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dlparallel.grading", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    solutions = commands.add_parser("solutions", help="write worked solutions (no hidden tests) from source/")
+    solutions.add_argument("--source", default="source")
+    solutions.add_argument("--out", default="solutions")
+    grade = commands.add_parser("autograde", help="autograde every student, one at a time, and summarise")
+    grade.add_argument("assignments", nargs="+")
+    grade.add_argument("--student", action="append", help="only this student (repeatable)")
+    grade.add_argument("--timeout", type=float, default=900.0, help="seconds per student and assignment")
+    grade.add_argument("--root", default=".", help="the course directory")
+    args = parser.parse_args(argv)
+
+    if args.command == "solutions":
+        for path in write_solutions(args.source, args.out):
+            print(f"wrote {path}")
+        return 0
+    reports = []
+    for assignment in args.assignments:
+        if not (Path(args.root) / "release" / assignment).is_dir():
+            parser.error(f"release/{assignment} does not exist: run `make release` first")
+        reports += autograde(assignment, args.root, args.student, args.timeout)
+    print(format_summary(reports))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,314 @@
+"""The instructor's pipeline, end to end with real nbgrader runs, for every problem set.
+
+A course directory is made in a temporary folder from this repository's nbgrader_config.py and
+source/. The problem sets are released with nbgrader, students' submissions are made from the
+release (solved, untouched, partly wrong, noisy on stderr, missing a test cell, broken), the
+class is autograded with ``python -m dlparallel.grading autograde``, and the gradebook must
+hold exactly the expected scores.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlparallel.grading.autograde import submission_problems
+from dlparallel.grading.solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, solution_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
+ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+
+# For each problem set: answers replaced by wrong ones, and the autograded points they must lose.
+PARTIAL = {
+    "ps1_backprop": {
+        "answers": {
+            "concepts": 'q1_answer = "a"\nq2_flops = 160_000\nq3_answer = "b"\nq4_answer = "b"',
+            "softmax_ce": '''
+def softmax_cross_entropy(logits, labels):
+    probs = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+    return -probs[torch.arange(len(labels)), labels].log().mean()
+
+
+def softmax_cross_entropy_backward(logits, labels):
+    probs = logits.softmax(dim=1)
+    probs[torch.arange(len(labels)), labels] -= 1
+    return probs / len(labels)
+''',
+            "numgrad": '''
+def numerical_gradient(f, x, h=1e-6):
+    grad = torch.zeros_like(x, dtype=torch.float64)
+    flat = x.view(-1)
+    for i in range(flat.numel()):
+        flat[i] += h
+        up = float(f(x))
+        flat[i] -= 2 * h
+        down = float(f(x))
+        grad.view(-1)[i] = (up - down) / (2 * h)
+    return grad
+''',
+        },
+        # q1, q2 wrong; a naive softmax overflows on large logits; the checker leaves x changed.
+        "lost": {"test_q1": 1, "test_q2": 1, "test_softmax_ce_stable": 1, "test_numerical_gradient": 2},
+    },
+}
+# For each problem set: correct answers that write warnings to stderr while the tests run them.
+NOISY = {
+    "ps1_backprop": {
+        "linear": '''
+import warnings
+
+
+def linear_forward(x, W, b):
+    warnings.warn("linear_forward is a slow reference implementation", UserWarning)
+    return x @ W.T + b
+
+
+def linear_backward(grad_out, x, W):
+    W = torch.tensor(W)  # PyTorch warns: copy-construct from a tensor with clone().detach()
+    return grad_out @ W, grad_out.T @ x, grad_out.sum(dim=0)
+''',
+    },
+}
+
+
+def _nbgrader_meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _solution_sources(source: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> the source's solution text without markers, for every cell a student answers."""
+    answers = {}
+    for cell in source.cells:
+        meta = _nbgrader_meta(cell)
+        if meta.get("solution"):
+            lines = [line for line in cell.source.splitlines() if line.strip() not in SOLUTION_MARKERS]
+            text = "\n".join(lines)
+            answers[meta["grade_id"]] = text.split("=== BEGIN MARK SCHEME ===")[0].strip()
+    return answers
+
+
+def _submission(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    notebook = copy.deepcopy(release)
+    for cell in notebook.cells:
+        grade_id = _nbgrader_meta(cell).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return notebook
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _autograded_points(source: nbformat.NotebookNode) -> dict[str, float]:
+    return {_nbgrader_meta(c)["grade_id"]: float(_nbgrader_meta(c)["points"]) for c in source.cells
+            if _nbgrader_meta(c).get("grade") and not _nbgrader_meta(c).get("solution")}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course directory with every problem set released, submitted in six ways and autograded."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source", root / "source")
+    for ps in PROBLEM_SETS:
+        done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ps, "--force"],
+                              cwd=root, env=ENV, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    for ps in PROBLEM_SETS:
+        name = f"{ps}.ipynb"
+        source = nbformat.read(root / "source" / ps / name, as_version=4)
+        release = nbformat.read(root / "release" / ps / name, as_version=4)
+        answers = _solution_sources(source)
+        partial = {**answers, **PARTIAL[ps]["answers"]}
+        noisy = {**answers, **NOISY[ps]}
+        first_test = next(gid for gid in _autograded_points(source))
+        deleted = _submission(release, answers)
+        deleted.cells = [c for c in deleted.cells if _nbgrader_meta(c).get("grade_id") != first_test]
+        duplicated = _submission(release, answers)
+        copied = copy.deepcopy(next(c for c in duplicated.cells if _nbgrader_meta(c).get("grade_id") == first_test))
+        copied.id = "a-copy-of-a-test"
+        duplicated.cells.append(copied)
+        submissions = {"solved": _submission(release, answers), "untouched": release,
+                       "partial": _submission(release, partial), "noisy": _submission(release, noisy),
+                       "deleted_test": deleted, "duplicated_test": duplicated}
+        for student, notebook in submissions.items():
+            folder = root / "submitted" / student / ps
+            folder.mkdir(parents=True)
+            nbformat.write(notebook, folder / name)
+    # The noisy submission once more, graded with nbgrader's stderr filter off: it must lose points,
+    # which shows that its warnings do reach stderr inside the test cells.
+    shutil.copytree(root / "submitted" / "noisy", root / "submitted" / "noisy_unfiltered")
+    unfiltered = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", PROBLEM_SETS[0], "--student",
+                                 "noisy_unfiltered", "--IgnorePattern.enabled=False", "--force"],
+                                cwd=root, env=ENV, capture_output=True, text=True)
+    assert unfiltered.returncode == 0, unfiltered.stdout + unfiltered.stderr
+    before = _hashes(root / "submitted")
+    students = ["solved", "untouched", "partial", "noisy", "deleted_test", "duplicated_test"]
+    graded = subprocess.run([sys.executable, "-m", "dlparallel.grading", "autograde", *PROBLEM_SETS,
+                             *(f"--student={s}" for s in students)],
+                            cwd=root, env=ENV, capture_output=True, text=True, timeout=1500)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    return {"root": root, "summary": graded.stdout, "submitted_before": before}
+
+
+def _scores(course, ps: str, student: str) -> dict[str, float | None]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course['root'] / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(ps, student)
+        return {g.name: g.score for nb in submission.notebooks for g in nb.grades}
+
+
+def _source(ps: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "source" / ps / f"{ps}.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_problem_set_points_and_parts(ps):
+    source = _source(ps)
+    metas = [_nbgrader_meta(c) for c in source.cells if _nbgrader_meta(c)]
+    manual = [m for m in metas if m.get("grade") and m.get("solution")]
+    assert manual, f"{ps} has no answer graded by hand"
+    total = sum(m["points"] for m in metas if m.get("grade"))
+    intro = source.cells[0].source
+    assert f"**{total:g}**" in intro, f"{ps}'s introduction must state the total of {total:g} points"
+    for cell in source.cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs"), f"{ps} source stores outputs"
+            if _nbgrader_meta(cell).get("grade"):
+                assert "### BEGIN HIDDEN TESTS" in cell.source, f"{_nbgrader_meta(cell)['grade_id']} has no hidden tests"
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_solved_submission_scores_every_autograded_point(course, ps):
+    scores = _scores(course, ps, "solved")
+    for grade_id, points in _autograded_points(_source(ps)).items():
+        assert scores[grade_id] == points, f"{grade_id}: {scores[grade_id]} of {points}"
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_untouched_release_scores_zero_everywhere(course, ps):
+    scores = _scores(course, ps, "untouched")
+    assert all(scores[g] == 0 for g in _autograded_points(_source(ps))), scores
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
+    scores = _scores(course, ps, "partial")
+    points = _autograded_points(_source(ps))
+    expected = {g: p - PARTIAL[ps]["lost"].get(g, 0) for g, p in points.items()}
+    assert {g: scores[g] for g in points} == expected
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_warnings_on_stderr_cost_nothing(course, ps):
+    scores = _scores(course, ps, "noisy")
+    assert all(scores[g] == p for g, p in _autograded_points(_source(ps)).items()), scores
+
+
+def test_warnings_would_cost_points_without_the_stderr_filter(course):
+    points = _autograded_points(_source(PROBLEM_SETS[0]))
+    unfiltered = _scores(course, PROBLEM_SETS[0], "noisy_unfiltered")
+    assert sum(unfiltered[g] for g in points) < sum(points.values())
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_deleted_test_cell_is_restored_and_graded(course, ps):
+    scores = _scores(course, ps, "deleted_test")
+    assert all(scores[g] == p for g, p in _autograded_points(_source(ps)).items()), scores
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_duplicated_test_cell_is_reported_and_does_not_stop_the_class(course, ps):
+    summary = course["summary"]
+    assert f"duplicated_test ({ps}): {ps}.ipynb has duplicated graded cells" in summary
+    for student in ("solved", "untouched", "partial", "noisy", "deleted_test"):
+        assert _scores(course, ps, student), student
+
+
+def test_summary_lists_every_student_and_manual_work(course):
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in course["summary"].splitlines() if line.strip()}
+    for ps in PROBLEM_SETS:
+        points = _autograded_points(_source(ps))
+        total = sum(float(_nbgrader_meta(c)["points"]) for c in _source(ps).cells if _nbgrader_meta(c).get("grade"))
+        assert rows[("solved", ps)] == ["graded", f"{sum(points.values()):g}", "/", f"{total:g}"]
+        assert rows[("untouched", ps)] == ["graded", "0", "/", f"{total:g}"]
+        assert rows[("duplicated_test", ps)] == ["failed", "-"]
+        assert f"solved ({ps}): 1 answer(s) to grade by hand" in course["summary"]
+
+
+def test_submitted_folder_is_never_modified(course):
+    assert _hashes(course["root"] / "submitted") == course["submitted_before"]
+
+
+def test_feedback_and_export(course):
+    root = course["root"]
+    for ps in PROBLEM_SETS:
+        done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"],
+                              cwd=root, env=ENV, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (root / "feedback" / "solved" / ps / f"{ps}.html").is_file()
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=root, env=ENV,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    import csv
+
+    with open(root / "grades.csv", newline="") as table:
+        rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(table)}
+    for ps in PROBLEM_SETS:
+        solved = rows[(ps, "solved")]
+        assert float(solved["score"]) == sum(_autograded_points(_source(ps)).values())
+        assert float(rows[(ps, "untouched")]["score"]) == 0
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_release_hides_solutions_and_hidden_tests(course, ps):
+    release = (course["root"] / "release" / ps / f"{ps}.ipynb").read_text()
+    source = _source(ps)
+    for marker in HIDDEN_TEST_MARKERS + SOLUTION_MARKERS + ("=== BEGIN MARK SCHEME",):
+        assert marker not in release
+    for grade_id, answer in _solution_sources(source).items():
+        solution_lines = {line.strip() for line in answer.splitlines() if len(line.strip()) > 25
+                          and not line.strip().startswith(("def ", '"""'))}
+        leaked = [line for line in solution_lines if line in release]
+        assert not leaked, f"solution of {grade_id} leaks into the release: {leaked}"
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_committed_solutions_are_current_and_free_of_hidden_tests(ps):
+    committed = ROOT / "solutions" / ps / f"{ps}.ipynb"
+    assert committed.is_file(), "run `make solutions`"
+    expected = solution_notebook(_source(ps))
+    assert [c.source for c in nbformat.read(committed, as_version=4).cells] == [c.source for c in expected.cells], \
+        "solutions/ is out of date with source/: run `make solutions`"
+    text = committed.read_text()
+    for marker in HIDDEN_TEST_MARKERS + SOLUTION_MARKERS + ("MARK SCHEME", "check_tensor", "forbid_autograd"):
+        assert marker not in text
+
+
+def test_submission_problems_are_named():
+    release = ROOT / "source" / PROBLEM_SETS[0]
+    name = f"{PROBLEM_SETS[0]}.ipynb"
+    problems = submission_problems(Path("/nonexistent"), release)
+    assert problems == [f"{name} is missing from the submission"]
+
+
+def test_unreadable_submission_is_reported(tmp_path):
+    release = ROOT / "source" / PROBLEM_SETS[0]
+    name = f"{PROBLEM_SETS[0]}.ipynb"
+    (tmp_path / name).write_text("{ not json")
+    assert "is not a readable notebook" in submission_problems(tmp_path, release)[0]
+    (tmp_path / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert "none of the assignment's graded cells" in submission_problems(tmp_path, release)[0]
