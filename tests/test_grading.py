@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -25,60 +26,20 @@ from dlparallel.grading.autograde import submission_problems
 from dlparallel.grading.solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, solution_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
+PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir()
+                      if p.name in os.environ.get("PROBLEM_SETS", p.name).split())  # to test one set
 ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
 
-# For each problem set: answers replaced by wrong ones, and the autograded points they must lose.
-PARTIAL = {
-    "ps1_backprop": {
-        "answers": {
-            "concepts": 'q1_answer = "a"\nq2_flops = 160_000\nq3_answer = "b"\nq4_answer = "b"',
-            "softmax_ce": '''
-def softmax_cross_entropy(logits, labels):
-    probs = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
-    return -probs[torch.arange(len(labels)), labels].log().mean()
+CASES = ROOT / "tests" / "grading_cases"
 
 
-def softmax_cross_entropy_backward(logits, labels):
-    probs = logits.softmax(dim=1)
-    probs[torch.arange(len(labels)), labels] -= 1
-    return probs / len(labels)
-''',
-            "numgrad": '''
-def numerical_gradient(f, x, h=1e-6):
-    grad = torch.zeros_like(x, dtype=torch.float64)
-    flat = x.view(-1)
-    for i in range(flat.numel()):
-        flat[i] += h
-        up = float(f(x))
-        flat[i] -= 2 * h
-        down = float(f(x))
-        grad.view(-1)[i] = (up - down) / (2 * h)
-    return grad
-''',
-        },
-        # q1, q2 wrong; a naive softmax overflows on large logits; the checker leaves x changed.
-        "lost": {"test_q1": 1, "test_q2": 1, "test_softmax_ce_stable": 1, "test_numerical_gradient": 2},
-    },
-}
-# For each problem set: correct answers that write warnings to stderr while the tests run them.
-NOISY = {
-    "ps1_backprop": {
-        "linear": '''
-import warnings
-
-
-def linear_forward(x, W, b):
-    warnings.warn("linear_forward is a slow reference implementation", UserWarning)
-    return x @ W.T + b
-
-
-def linear_backward(grad_out, x, W):
-    W = torch.tensor(W)  # PyTorch warns: copy-construct from a tensor with clone().detach()
-    return grad_out @ W, grad_out.T @ x, grad_out.sum(dim=0)
-''',
-    },
-}
+def _case(ps: str):
+    """tests/grading_cases/<ps>.py: PARTIAL (wrong answers), LOST (points they lose), NOISY (answers
+    that are right but write warnings to stderr while the tests run them)."""
+    spec = importlib.util.spec_from_file_location(f"grading_case_{ps}", CASES / f"{ps}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _nbgrader_meta(cell) -> dict:
@@ -131,8 +92,8 @@ def course(tmp_path_factory):
         source = nbformat.read(root / "source" / ps / name, as_version=4)
         release = nbformat.read(root / "release" / ps / name, as_version=4)
         answers = _solution_sources(source)
-        partial = {**answers, **PARTIAL[ps]["answers"]}
-        noisy = {**answers, **NOISY[ps]}
+        partial = {**answers, **_case(ps).PARTIAL}
+        noisy = {**answers, **_case(ps).NOISY}
         first_test = next(gid for gid in _autograded_points(source))
         deleted = _submission(release, answers)
         deleted.cells = [c for c in deleted.cells if _nbgrader_meta(c).get("grade_id") != first_test]
@@ -208,7 +169,9 @@ def test_untouched_release_scores_zero_everywhere(course, ps):
 def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
     scores = _scores(course, ps, "partial")
     points = _autograded_points(_source(ps))
-    expected = {g: p - PARTIAL[ps]["lost"].get(g, 0) for g, p in points.items()}
+    lost = _case(ps).LOST
+    assert set(lost) <= set(points) and sum(lost.values()) > 0
+    expected = {g: p - lost.get(g, 0) for g, p in points.items()}
     assert {g: scores[g] for g in points} == expected
 
 
