@@ -81,6 +81,10 @@ class History:
         return [r.accuracy for r in self.records]
 
     @property
+    def test_loss(self) -> list[float | None]:
+        return [r.test_loss for r in self.records]
+
+    @property
     def test_accuracy(self) -> list[float | None]:
         return [r.test_accuracy for r in self.records]
 
@@ -101,7 +105,7 @@ class History:
         loss_ax.plot(epochs, self.loss, marker="o", label="train")
         acc_ax.plot(epochs, self.accuracy, marker="o", label="train")
         if any(r.test_loss is not None for r in self.records):
-            loss_ax.plot(epochs, [r.test_loss for r in self.records], marker="s", label="test")
+            loss_ax.plot(epochs, self.test_loss, marker="s", label="test")
             acc_ax.plot(epochs, self.test_accuracy, marker="s", label="test")
         loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
         acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))

@@ -15,6 +15,7 @@ def test_fit_learns_the_digits(device):
     assert len(history.records) == 10 and history.device.startswith(device.type)
     assert history.loss[-1] < history.loss[0]
     assert history.test_accuracy[-1] >= 0.95
+    assert history.test_loss[-1] < history.test_loss[0]
     record = history.records[-1]
     assert record.seconds > 0 and record.examples_per_second == pytest.approx(len(digits.train) / record.seconds)
     assert dp.evaluate(model, digits.test).accuracy == pytest.approx(record.test_accuracy)
