@@ -10,6 +10,7 @@ hold exactly the expected scores.
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import importlib.util
 import json
@@ -77,57 +78,81 @@ def _autograded_points(source: nbformat.NotebookNode) -> dict[str, float]:
             if _nbgrader_meta(c).get("grade") and not _nbgrader_meta(c).get("solution")}
 
 
+STUDENTS = ["solved", "untouched", "partial", "noisy", "deleted_test", "duplicated_test"]
+
+
+def _submit(root: Path, ps: str) -> None:
+    """Release ``ps`` in the course directory ``root`` and hand in one submission per student."""
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ps, "--force"],
+                          cwd=root, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    name = f"{ps}.ipynb"
+    source = nbformat.read(root / "source" / ps / name, as_version=4)
+    release = nbformat.read(root / "release" / ps / name, as_version=4)
+    answers = _solution_sources(source)
+    first_test = next(gid for gid in _autograded_points(source))
+    deleted = _submission(release, answers)
+    deleted.cells = [c for c in deleted.cells if _nbgrader_meta(c).get("grade_id") != first_test]
+    duplicated = _submission(release, answers)
+    copied = copy.deepcopy(next(c for c in duplicated.cells if _nbgrader_meta(c).get("grade_id") == first_test))
+    copied.id = "a-copy-of-a-test"
+    duplicated.cells.append(copied)
+    submissions = {"solved": _submission(release, answers), "untouched": release,
+                   "partial": _submission(release, {**answers, **_case(ps).PARTIAL}),
+                   "noisy": _submission(release, {**answers, **_case(ps).NOISY}),
+                   "deleted_test": deleted, "duplicated_test": duplicated}
+    assert list(submissions) == STUDENTS
+    for student, notebook in submissions.items():
+        folder = root / "submitted" / student / ps
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / name)
+
+
+def _run_concurrently(commands: dict[str, tuple[list[str], Path]], timeout: float) -> dict[str, str]:
+    """Run the commands, as many at once as there are cores; return each one's output (all must succeed)."""
+    pending, running, outputs = list(commands.items()), {}, {}
+    while pending or running:
+        while pending and len(running) < (os.cpu_count() or 1):
+            key, (command, cwd) = pending.pop(0)
+            running[key] = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True)
+        key, process = next(iter(running.items()))
+        outputs[key] = process.communicate(timeout=timeout)[0]
+        assert process.returncode == 0, f"{commands[key][0]} failed:\n{outputs[key]}"
+        del running[key]
+    return outputs
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A course directory with every problem set released, submitted in six ways and autograded."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "source", root / "source")
+    """For each problem set, a course directory of its own (so that they can be graded at the same
+    time): released, submitted in six ways, autograded with `python -m dlparallel.grading`."""
+    roots = {}
     for ps in PROBLEM_SETS:
-        done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ps, "--force"],
-                              cwd=root, env=ENV, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-    for ps in PROBLEM_SETS:
-        name = f"{ps}.ipynb"
-        source = nbformat.read(root / "source" / ps / name, as_version=4)
-        release = nbformat.read(root / "release" / ps / name, as_version=4)
-        answers = _solution_sources(source)
-        partial = {**answers, **_case(ps).PARTIAL}
-        noisy = {**answers, **_case(ps).NOISY}
-        first_test = next(gid for gid in _autograded_points(source))
-        deleted = _submission(release, answers)
-        deleted.cells = [c for c in deleted.cells if _nbgrader_meta(c).get("grade_id") != first_test]
-        duplicated = _submission(release, answers)
-        copied = copy.deepcopy(next(c for c in duplicated.cells if _nbgrader_meta(c).get("grade_id") == first_test))
-        copied.id = "a-copy-of-a-test"
-        duplicated.cells.append(copied)
-        submissions = {"solved": _submission(release, answers), "untouched": release,
-                       "partial": _submission(release, partial), "noisy": _submission(release, noisy),
-                       "deleted_test": deleted, "duplicated_test": duplicated}
-        for student, notebook in submissions.items():
-            folder = root / "submitted" / student / ps
-            folder.mkdir(parents=True)
-            nbformat.write(notebook, folder / name)
+        roots[ps] = root = tmp_path_factory.mktemp(ps)
+        shutil.copy(ROOT / "nbgrader_config.py", root)
+        shutil.copytree(ROOT / "source" / ps, root / "source" / ps)
+        _submit(root, ps)
+    first = roots[PROBLEM_SETS[0]]
     # The noisy submission once more, graded with nbgrader's stderr filter off: it must lose points,
     # which shows that its warnings do reach stderr inside the test cells.
-    shutil.copytree(root / "submitted" / "noisy", root / "submitted" / "noisy_unfiltered")
+    shutil.copytree(first / "submitted" / "noisy", first / "submitted" / "noisy_unfiltered")
+    before = {ps: _hashes(root / "submitted") for ps, root in roots.items()}
+    commands = {ps: ([sys.executable, "-m", "dlparallel.grading", "autograde", ps,
+                      *(f"--student={s}" for s in STUDENTS)], root) for ps, root in roots.items()}
+    summaries = _run_concurrently(commands, timeout=1500)
     unfiltered = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", PROBLEM_SETS[0], "--student",
                                  "noisy_unfiltered", "--IgnorePattern.enabled=False", "--force"],
-                                cwd=root, env=ENV, capture_output=True, text=True)
+                                cwd=first, env=ENV, capture_output=True, text=True)
     assert unfiltered.returncode == 0, unfiltered.stdout + unfiltered.stderr
-    before = _hashes(root / "submitted")
-    students = ["solved", "untouched", "partial", "noisy", "deleted_test", "duplicated_test"]
-    graded = subprocess.run([sys.executable, "-m", "dlparallel.grading", "autograde", *PROBLEM_SETS,
-                             *(f"--student={s}" for s in students)],
-                            cwd=root, env=ENV, capture_output=True, text=True, timeout=1500)
-    assert graded.returncode == 0, graded.stdout + graded.stderr
-    return {"root": root, "summary": graded.stdout, "submitted_before": before}
+    return {ps: {"root": root, "summary": summaries[ps], "submitted_before": before[ps]}
+            for ps, root in roots.items()}
 
 
 def _scores(course, ps: str, student: str) -> dict[str, float | None]:
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course['root'] / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{course[ps]['root'] / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(ps, student)
         return {g.name: g.score for nb in submission.notebooks for g in nb.grades}
 
@@ -195,50 +220,47 @@ def test_deleted_test_cell_is_restored_and_graded(course, ps):
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_duplicated_test_cell_is_reported_and_does_not_stop_the_class(course, ps):
-    summary = course["summary"]
+    summary = course[ps]["summary"]
     assert f"duplicated_test ({ps}): {ps}.ipynb has duplicated graded cells" in summary
     for student in ("solved", "untouched", "partial", "noisy", "deleted_test"):
         assert _scores(course, ps, student), student
 
 
-def test_summary_lists_every_student_and_manual_work(course):
-    rows = {tuple(line.split()[:2]): line.split()[2:] for line in course["summary"].splitlines() if line.strip()}
-    for ps in PROBLEM_SETS:
-        points = _autograded_points(_source(ps))
-        total = sum(float(_nbgrader_meta(c)["points"]) for c in _source(ps).cells if _nbgrader_meta(c).get("grade"))
-        assert rows[("solved", ps)] == ["graded", f"{sum(points.values()):g}", "/", f"{total:g}"]
-        assert rows[("untouched", ps)] == ["graded", "0", "/", f"{total:g}"]
-        assert rows[("duplicated_test", ps)] == ["failed", "-"]
-        assert f"solved ({ps}): 1 answer(s) to grade by hand" in course["summary"]
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_summary_lists_every_student_and_manual_work(course, ps):
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in course[ps]["summary"].splitlines() if line.strip()}
+    points = _autograded_points(_source(ps))
+    total = sum(float(_nbgrader_meta(c)["points"]) for c in _source(ps).cells if _nbgrader_meta(c).get("grade"))
+    assert rows[("solved", ps)] == ["graded", f"{sum(points.values()):g}", "/", f"{total:g}"]
+    assert rows[("untouched", ps)] == ["graded", "0", "/", f"{total:g}"]
+    assert rows[("duplicated_test", ps)] == ["failed", "-"]
+    assert f"solved ({ps}): 1 answer(s) to grade by hand" in course[ps]["summary"]
 
 
-def test_submitted_folder_is_never_modified(course):
-    assert _hashes(course["root"] / "submitted") == course["submitted_before"]
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_submitted_folder_is_never_modified(course, ps):
+    assert _hashes(course[ps]["root"] / "submitted") == course[ps]["submitted_before"]
 
 
-def test_feedback_and_export(course):
-    root = course["root"]
-    for ps in PROBLEM_SETS:
-        done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"],
-                              cwd=root, env=ENV, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert (root / "feedback" / "solved" / ps / f"{ps}.html").is_file()
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_feedback_and_export(course, ps):
+    root = course[ps]["root"]
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"],
+                          cwd=root, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (root / "feedback" / "solved" / ps / f"{ps}.html").is_file()
     done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=root, env=ENV,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    import csv
-
     with open(root / "grades.csv", newline="") as table:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(table)}
-    for ps in PROBLEM_SETS:
-        solved = rows[(ps, "solved")]
-        assert float(solved["score"]) == sum(_autograded_points(_source(ps)).values())
-        assert float(rows[(ps, "untouched")]["score"]) == 0
+    assert float(rows[(ps, "solved")]["score"]) == sum(_autograded_points(_source(ps)).values())
+    assert float(rows[(ps, "untouched")]["score"]) == 0
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_release_hides_solutions_and_hidden_tests(course, ps):
-    release = (course["root"] / "release" / ps / f"{ps}.ipynb").read_text()
+    release = (course[ps]["root"] / "release" / ps / f"{ps}.ipynb").read_text()
     source = _source(ps)
     for marker in HIDDEN_TEST_MARKERS + SOLUTION_MARKERS + ("=== BEGIN MARK SCHEME",):
         assert marker not in release
