@@ -47,7 +47,8 @@ class Recorded:
               a  1
         """
         width = max(len(k) for k in self.values)
-        rows = [f"  {k:{width}s}  {v:,.4g}" for k, v in self.values.items()]
+        rows = [f"  {k:{width}s}  {v:,.0f}" if abs(v) >= 1000 else f"  {k:{width}s}  {v:.4g}"
+                for k, v in self.values.items()]
         return "\n".join([f"{self.what} ({self.unit}), {self.label()}", *rows])
 
 
