@@ -25,3 +25,11 @@ c.IgnorePattern.pattern = r"\w*Warning\b"
 c.OverwriteCells.add_missing_cells = True
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Feedback pages keep the visible tests and the failure messages, but not the hidden tests or the
+# code their tracebacks quote, so that the problem sets can be used again.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "dlparallel.grading.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -248,7 +248,14 @@ def test_feedback_and_export(course, ps):
     done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"],
                           cwd=root, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (root / "feedback" / "solved" / ps / f"{ps}.html").is_file()
+    for student in ("solved", "partial"):
+        page = (root / "feedback" / student / ps / f"{ps}.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in page and "dlparallel.grading" not in page, \
+            f"{student}'s feedback shows hidden tests"
+    failures = (root / "feedback" / "partial" / ps / f"{ps}.html").read_text()
+    assert "AssertionError" in failures, "the failed checks' messages belong in the feedback"
+    assert not any(f"{name}(" in failures for name in ("check_tensor", "check_number", "check_choice")), \
+        "a traceback in the feedback quotes hidden-test code"
     done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=root, env=ENV,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
