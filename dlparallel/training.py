@@ -23,7 +23,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -305,7 +305,7 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
     loader = DeviceLoader(train, batch_size, shuffle=True, drop_last=cuda_graph, seed=seed)
     trainer = _Trainer(model, optimizer, loss_fn, device, bf16)
     if cuda_graph:
-        trainer.capture(*_first_batch(loader))
+        trainer.capture(train.inputs[:batch_size], train.labels[:batch_size])
 
     history = History(device=str(device))
     show = _progress_enabled(progress)
@@ -340,7 +340,3 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
     return history
 
-
-def _first_batch(loader: DeviceLoader) -> Iterator[torch.Tensor]:
-    data = loader.data
-    return data.inputs[:loader.batch_size], data.labels[:loader.batch_size]
