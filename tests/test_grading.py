@@ -48,15 +48,10 @@ def _nbgrader_meta(cell) -> dict:
 
 
 def _solution_sources(source: nbformat.NotebookNode) -> dict[str, str]:
-    """grade_id -> the source's solution text without markers, for every cell a student answers."""
-    answers = {}
-    for cell in source.cells:
-        meta = _nbgrader_meta(cell)
-        if meta.get("solution"):
-            lines = [line for line in cell.source.splitlines() if line.strip() not in SOLUTION_MARKERS]
-            text = "\n".join(lines)
-            answers[meta["grade_id"]] = text.split("=== BEGIN MARK SCHEME ===")[0].strip()
-    return answers
+    """grade_id -> the worked solution of every cell a student answers (as `make solutions` writes it)."""
+    worked = solution_notebook(source)
+    return {_nbgrader_meta(cell)["grade_id"]: solved.source for cell, solved in zip(source.cells, worked.cells)
+            if _nbgrader_meta(cell).get("solution")}
 
 
 def _submission(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
