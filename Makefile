@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 # Extra flags for pip, e.g. PIP_FLAGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_FLAGS ?=
 LAB_PORT ?= 8888
+# The folder `make lab` serves and runs in (nbgrader reads that folder's nbgrader_config.py), and
+# extra flags for `jupyter lab`: the browser tests serve a copy headless on a free port with these.
+LAB_ROOT ?= .
+LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The GPU machine's own Python, which already has CUDA PyTorch (see the README).
 GPU_PYTHON ?= python3
@@ -28,8 +32,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) --ServerApp.root_dir=. \
-	    --LabApp.default_url=/lab/tree/lessons
+	cd "$(LAB_ROOT)" && $(NB_ENV) $(abspath $(BIN))/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) \
+	    --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/lessons $(LAB_ARGS)
 
 test: $(STAMP)
 	$(NB_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests --doctest-modules dlparallel \
