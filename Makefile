@@ -17,7 +17,7 @@ GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
 GPU_WHEELS := nbval ipykernel nbclient ipywidgets numpy==2.4.6
 
-.PHONY: install lab test lessons release solutions autograde feedback export gpu-check gpu-wheels clean
+.PHONY: install browser lab test lessons release solutions autograde feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 # The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
@@ -35,7 +35,18 @@ lab: $(STAMP)
 	cd "$(LAB_ROOT)" && $(NB_ENV) $(abspath $(BIN))/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) \
 	    --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/lessons $(LAB_ARGS)
 
-test: $(STAMP)
+# Debian's Chromium for the browser tests (tests/test_browser.py), installed with apt where this user
+# may (root, or sudo without a password); elsewhere those tests skip, or fail when CI is set.
+browser:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "No Chromium, and no apt-get as root or sudo to install it: the browser tests will be skipped."; fi
+
+test: $(STAMP) browser
 	$(NB_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests --doctest-modules dlparallel \
 	    --nbval lessons --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg
 

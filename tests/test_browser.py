@@ -1,0 +1,348 @@
+"""The course in a real browser: headless Chromium drives JupyterLab as students and instructors do.
+
+JupyterLab is started by ``make lab`` (on a free port, serving a temporary copy) and every lesson
+is run through JupyterLab itself (*Run All Cells*): each code cell must finish without an error
+and every plot must be drawn on the page. A screenshot of each lesson after its run is saved in
+``screenshots/``. A released problem set is validated with nbgrader's Validate button, and the
+formgrader and the assignment list must load with the assignment in them.
+
+The tests skip where there is no Chromium (``make test`` installs Debian's ``chromium`` when it
+can) and fail instead when the environment variable ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import Browser, Error, Page, sync_playwright
+
+from dlparallel.grading.solutions import solution_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+SCREENSHOTS = ROOT / "screenshots"
+PROBLEM_SET = "ps1_backprop"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 800}
+SERVER_START_S = 90
+PLOT_DRAW_MS = 30_000
+
+pytestmark = pytest.mark.browser
+
+# Helpers the page gets before JupyterLab loads: the notebook panel open at a path, and how many of
+# its images the browser has decoded.
+PAGE_HELPERS = """
+window.__panel = path => {
+  for (const w of window.jupyterapp.shell.widgets('main')) if (w.context && w.context.path === path) return w;
+  return null;
+};
+window.__images = path => Array.from(window.__panel(path).node.querySelectorAll('.jp-RenderedImage img'))
+  .filter(img => img.complete && img.naturalWidth > 0).length;
+"""
+NOTEBOOK_READY = """path => {
+  const panel = window.jupyterapp && window.__panel(path);
+  return !!panel && panel.context.isReady && panel.sessionContext.isReady
+    && panel.sessionContext.session?.kernel != null;
+}"""
+WAIT_FOR_IMAGES = """async ([path, wanted, ms]) => {
+  const end = Date.now() + ms;
+  while (window.__images(path) < wanted && Date.now() < end) await new Promise(r => setTimeout(r, 200));
+  return window.__images(path);
+}"""
+# Quiet settings, so that no "news" toast covers the page.
+USER_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+                 '{"fetchNews": "false", "checkForUpdates": false}'}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def _chromium() -> str | None:
+    return os.environ.get("CHROMIUM") or shutil.which("chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _wait_for_server(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"`make lab` exited with {process.returncode}:\n{_log_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer at {url} within {SERVER_START_S} s:\n{_log_tail(log)}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop `make lab` and all it started (its process group), SIGTERM first so that JupyterLab
+    shuts its kernels down, and wait until the group is gone."""
+    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole run (Debian's, never a downloaded one)."""
+    chromium = _chromium()
+    if chromium is None:
+        message = "no Chromium: install Debian's chromium (`make test` does as root) or set CHROMIUM"
+        if _in_ci():
+            pytest.fail(f"CI is set and there is {message}")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chrome = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            yield chrome
+        finally:
+            chrome.close()
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A running JupyterLab: its address and the folder it serves."""
+
+    url: str
+    root: Path
+
+
+def serve(root: Path, work: Path) -> Iterator[Lab]:
+    """Serve ``root`` with ``make lab`` on a free port; stop it whatever happens."""
+    settings = work / "settings"
+    for name, text in USER_SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(text)
+    port = _free_port()
+    flags = ["--no-browser", "--ip=127.0.0.1", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+             "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
+             f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={work / 'workspaces'}"]
+    command = ["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", "lab",
+               f"BIN={Path(sys.executable).parent}", f"LAB_PORT={port}", f"LAB_ROOT={root}",
+               f"LAB_ARGS={' '.join(flags)}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    log = work / "jupyterlab.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_server(url, process, log)
+        yield Lab(url, root)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(60_000)
+    context.add_init_script(PAGE_HELPERS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def open_notebook(page: Page, lab: Lab, path: str) -> None:
+    """Open ``path`` (relative to the served folder) in JupyterLab and wait for its kernel."""
+    page.goto(f"{lab.url}/lab/tree/{path}?reset")
+    page.wait_for_function(NOTEBOOK_READY, arg=path)
+
+
+def run_in_browser(page: Page, lab: Lab, path: str, screenshot: Path) -> tuple[nbformat.NotebookNode, int]:
+    """Run every cell of ``path`` with JupyterLab's *Run All Cells*; save a screenshot after the run.
+
+    Returns the notebook as the browser holds it and the number of its images drawn on the page.
+    """
+    open_notebook(page, lab, path)
+    try:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        notebook = nbformat.from_dict(page.evaluate("path => window.__panel(path).model.toJSON()", path))
+        drawn = page.evaluate(WAIT_FOR_IMAGES, [path, _count_plots(notebook), PLOT_DRAW_MS])
+        page.evaluate("""path => window.__panel(path).node.querySelector('.jp-RenderedImage img')
+                         ?.scrollIntoView({block: 'center'})""", path)
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=screenshot)
+    finally:
+        page.evaluate("path => window.__panel(path)?.sessionContext.shutdown()", path)
+    return notebook, drawn
+
+
+def _code_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, nbformat.NotebookNode]]:
+    """(1-based position in the notebook, cell) of every code cell that has code."""
+    return [(i, c) for i, c in enumerate(notebook.cells, 1) if c.cell_type == "code" and c.source.strip()]
+
+
+def _count_plots(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for _, c in _code_cells(notebook) for o in c.outputs)
+
+
+def check_run(name: str, notebook: nbformat.NotebookNode, drawn: int) -> None:
+    """Raise AssertionError naming ``name`` and the cell unless every code cell ran without an error
+    and each of the notebook's plots (at least one) was drawn on the page."""
+    cells = _code_cells(notebook)
+    for position, cell in cells:
+        for output in cell.outputs:
+            if output.output_type == "error":
+                raise AssertionError(f"{name}: cell {position} (In [{cell.execution_count}]) raised "
+                                     f"{output.ename}: {output.evalue}")
+    not_run = [position for position, cell in cells if cell.execution_count is None]
+    assert not not_run, f"{name}: cells {not_run} did not run"
+    plots = _count_plots(notebook)
+    assert plots, f"{name}: no plot in the outputs"
+    assert drawn == plots, f"{name}: {plots} plots in the outputs but {drawn} drawn on the page"
+
+
+@pytest.fixture(scope="module")
+def lessons_lab(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab serving a copy of the lessons (a notebook keeps its kernel session per path), with
+    the scripts they run (lesson 05 starts benchmarks/ddp_train.py under torchrun)."""
+    root = tmp_path_factory.mktemp("course")
+    for folder in ("lessons", "benchmarks"):
+        shutil.copytree(ROOT / folder, root / folder)
+    yield from serve(root, tmp_path_factory.mktemp("lab"))
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_lesson_runs_in_jupyterlab(lesson: Path, lessons_lab: Lab, page: Page) -> None:
+    shot = SCREENSHOTS / f"{lesson.stem}.png"
+    notebook, drawn = run_in_browser(page, lessons_lab, f"lessons/{lesson.name}", shot)
+    check_run(lesson.name, notebook, drawn)
+
+
+@pytest.mark.timeout(240)
+def test_a_broken_lesson_fails_naming_the_lesson_and_the_cell(lessons_lab: Lab, page: Page,
+                                                               tmp_path: Path) -> None:
+    lesson = LESSONS[0]
+    notebook = nbformat.read(lesson, as_version=4)
+    position, cell = _code_cells(notebook)[1]
+    cell.source = 'raise ValueError("a cell that fails")'
+    (lessons_lab.root / "broken").mkdir(exist_ok=True)
+    nbformat.write(notebook, lessons_lab.root / "broken" / lesson.name)
+
+    result = run_in_browser(page, lessons_lab, f"broken/{lesson.name}", tmp_path / "broken.png")
+    expected = (re.escape(f"{lesson.name}: cell {position} (In [")
+                + r"\d+\]\) raised ValueError: a cell that fails$")
+    with pytest.raises(AssertionError, match=expected):
+        check_run(lesson.name, *result)
+
+
+@pytest.fixture(scope="module")
+def course_lab(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab serving a course directory (this repository's nbgrader_config.py and source/) in
+    which the problem set is released to an exchange, with a solved copy in ``solved/``."""
+    root = tmp_path_factory.mktemp("nbgrader")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source" / PROBLEM_SET, root / "source" / PROBLEM_SET)
+    (root / "exchange").mkdir()
+    with (root / "nbgrader_config.py").open("a") as config:
+        config.write(f"\nc.Exchange.root = {str(root / 'exchange')!r}\n")
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    for step in ("generate_assignment", "release_assignment"):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", step, PROBLEM_SET], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    name = f"{PROBLEM_SET}.ipynb"
+    release = nbformat.read(root / "release" / PROBLEM_SET / name, as_version=4)
+    (root / "solved").mkdir()
+    nbformat.write(_solved(release, nbformat.read(root / "source" / PROBLEM_SET / name, as_version=4)),
+                   root / "solved" / name)
+    yield from serve(root, tmp_path_factory.mktemp("lab"))
+
+
+def _solved(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The released notebook with every answer cell replaced by its worked solution."""
+    worked = {cell.metadata["nbgrader"]["grade_id"]: solved.source
+              for cell, solved in zip(source.cells, solution_notebook(source).cells)
+              if cell.metadata.get("nbgrader", {}).get("solution")}
+    for cell in release.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in worked:
+            cell.source = worked[grade_id]
+    return release
+
+
+def validate(page: Page, lab: Lab, path: str) -> tuple[str, str]:
+    """Open ``path``, press nbgrader's Validate button; return the result dialog's class and text."""
+    open_notebook(page, lab, path)
+    page.locator(".jp-NotebookPanel-toolbar .validate-button").click()
+    message = page.locator(".jp-Dialog #validation-message")
+    message.wait_for(timeout=180_000)
+    return message.get_attribute("class"), message.inner_text()
+
+
+@pytest.mark.timeout(240)
+def test_validate_fails_an_untouched_release(course_lab: Lab, page: Page) -> None:
+    outcome, text = validate(page, course_lab, f"release/{PROBLEM_SET}/{PROBLEM_SET}.ipynb")
+    assert "validation-failed" in outcome, text
+    assert "The following cell failed" in text and "NotImplementedError" in text
+
+
+@pytest.mark.timeout(240)
+def test_validate_passes_a_solved_problem_set(course_lab: Lab, page: Page) -> None:
+    outcome, text = validate(page, course_lab, f"solved/{PROBLEM_SET}.ipynb")
+    assert "validation-success" in outcome, text
+    assert "Success! Your notebook passes all the tests." in text
+
+
+@pytest.mark.timeout(120)
+def test_formgrader_lists_the_released_problem_set(course_lab: Lab, page: Page) -> None:
+    errors: list[Error] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto(f"{course_lab.url}/formgrader")
+    row = page.locator("#main-table tr", has_text=PROBLEM_SET)
+    row.wait_for()
+    assert "released" in row.inner_text()
+    assert page.locator(".alert-danger:visible, .alert-warning:visible").count() == 0
+    assert not errors, errors
+
+
+@pytest.mark.timeout(120)
+def test_assignment_list_shows_the_released_problem_set(course_lab: Lab, page: Page) -> None:
+    errors: list[Error] = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto(f"{course_lab.url}/lab?reset")
+    page.wait_for_function("() => window.jupyterapp?.commands.hasCommand('nbgrader:open-assignment-list')")
+    page.evaluate("() => window.jupyterapp.commands.execute('nbgrader:open-assignment-list')")
+    released = page.locator("#released_assignments_list .list_item", has_text=PROBLEM_SET)
+    released.wait_for()
+    assert "dlparallel" in released.inner_text()
+    assert page.locator("#released_assignments_list_error:visible").count() == 0
+    assert not errors, errors
