@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 
+import numpy
 import torch
 
 __all__ = ["check_tensor", "check_number", "check_choice", "forbid_autograd"]
@@ -48,6 +49,8 @@ _float64 = torch.float64
 _cpu = torch.device("cpu")
 _no_torch_function = torch._C.DisableTorchFunction
 _floating = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Plain numbers: Python's, and NumPy's scalar types (exact types, so no subclass can pose as one).
+_numbers = (int, float, *{numpy.dtype(code).type for code in "bhilqBHILQefdg"})
 
 
 def _flat_floats(tensor: torch.Tensor) -> list[float]:
@@ -100,7 +103,8 @@ def check_tensor(actual: object, expected: torch.Tensor, *, rtol: float = 1e-5, 
 
 def check_number(actual: object, expected: float, *, rtol: float = 1e-6, atol: float = 0.0,
                  name: str = "result") -> None:
-    """Assert that ``actual`` is an int, a float or a one-element tensor close to ``expected``.
+    """Assert that ``actual`` is a number (Python's or a NumPy scalar) or a one-element tensor close
+    to ``expected``.
 
     Example:
         >>> check_number(True, 1)
@@ -113,7 +117,7 @@ def check_number(actual: object, expected: float, *, rtol: float = 1e-6, atol: f
         if _len(values) != 1:
             raise AssertionError(f"{name} must be a single number, got a tensor of {_len(values)} values")
         value = values[0]
-    elif _type(actual) in (int, _float):
+    elif _type(actual) in _numbers:
         value = _float(actual)
     else:
         raise AssertionError(f"{name} must be a number, got {_type(actual).__name__}")

@@ -1,0 +1,126 @@
+"""Limits a grading kernel puts on itself before any student code runs: memory and files.
+
+Both are inherited by every process the kernel starts and cannot be lifted by an unprivileged
+process afterwards. Files are hidden with Linux's Landlock (kernel 5.13 and newer, usable without
+privileges): the kernel keeps read and write access to everything outside the course directory,
+and inside it only to the paths it is given (the student's own folder, the installed library).
+Where Landlock is missing, :func:`landlock_abi` returns 0 and the instructor is told to grade in a
+container instead.
+
+Example (in a child process, since the limits are for good):
+    >>> import subprocess, sys
+    >>> code = ("from dlparallel.grading.sandbox import limit_memory\\n"
+    ...         "limit_memory(2 * 2**30)\\n"
+    ...         "try:\\n    bytearray(8 * 2**30)\\nexcept MemoryError:\\n    print('refused')")
+    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    'refused\\n'
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+from pathlib import Path
+
+__all__ = ["limit_memory", "landlock_abi", "hide_directory"]
+
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # the same on x86-64 and arm64
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+# Access rights of Landlock ABI 1 (execute ... make_sym), and truncate from ABI 3.
+_FILE_RIGHTS = 0b111          # execute, write_file, read_file
+_ALL_RIGHTS_V1 = (1 << 13) - 1
+_TRUNCATE = 1 << 14
+
+
+def limit_memory(max_bytes: int) -> None:
+    """Cap the data memory of this process (and of each child) at ``max_bytes``.
+
+    Allocations beyond it fail with ``MemoryError`` (or PyTorch's out-of-memory ``RuntimeError``)
+    instead of exhausting the grading machine. The limit is on data (heap and private writable
+    mappings, ``RLIMIT_DATA``), not on address space, so CUDA's large reservations still work.
+    """
+    if max_bytes <= 0:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI version of the running kernel, or 0 where Landlock is unavailable.
+
+    Example:
+        >>> landlock_abi() >= 0
+        True
+    """
+    try:
+        version = _libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION)
+    except (OSError, AttributeError):
+        return 0
+    return max(int(version), 0)
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def _outside(hidden: Path) -> list[Path]:
+    """Everything on the filesystem outside ``hidden``: the siblings of it and of each ancestor.
+    Links are left out: a rule on a link would grant its target, which may be ``hidden`` itself."""
+    paths = []
+    for parent, child in zip(hidden.parents, [hidden, *hidden.parents]):
+        paths += [entry for entry in parent.iterdir() if entry != child and not entry.is_symlink()]
+    return paths
+
+
+def hide_directory(hidden: Path | str, readable: list[Path | str], writable: list[Path | str]) -> None:
+    """Forbid this process and its children any access to ``hidden``, except the paths listed.
+
+    ``readable`` and ``writable`` are paths inside ``hidden`` that stay readable (and, for
+    ``writable``, writable too). Raises ``OSError`` where Landlock is unavailable.
+    """
+    abi = landlock_abi()
+    if abi < 1:
+        raise OSError("Landlock is not available in this Linux kernel")
+    handled = _ALL_RIGHTS_V1 | (_TRUNCATE if abi >= 3 else 0)
+    read_only = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read_file, read_dir
+    hidden = Path(hidden).resolve()
+    rules = [(path, handled) for path in _outside(hidden)]
+    rules += [(Path(path).resolve(), read_only) for path in readable]
+    rules += [(Path(path).resolve(), handled) for path in writable]
+    libc = _libc()
+    attr = ctypes.c_uint64(handled)
+    ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8), 0)
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for path, rights in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # vanished, or a dangling link: nothing to allow
+            try:
+                if not os.path.isdir(path):
+                    rights &= _FILE_RIGHTS | (_TRUNCATE if abi >= 3 else 0)
+                rule = _PathBeneath(rights & handled, fd)
+                if libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) < 0:
+                    raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+            finally:
+                os.close(fd)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) < 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    try:
+        os.listdir(hidden)
+    except PermissionError:
+        return
+    raise OSError(f"{hidden} is still readable after restricting access to it")
