@@ -9,9 +9,35 @@ c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 c.CourseDirectory.root = str(Path(__file__).resolve().parent)
 c.CourseDirectory.course_id = "dlparallel"
 
-# Every cell gets 120 s; a cell that runs longer is interrupted, scores 0 and grading goes on.
-c.Execute.timeout = 120
-c.Execute.interrupt_on_timeout = True
+# Each student's notebook runs in a guarded kernel (dlparallel/grading/execute.py): sealed before
+# the student's first cell (memory limit, course files hidden, genuine functions recorded), each
+# test cell checked for tampering, and what completed is scored when the notebook misbehaves.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "dlparallel.grading.cells.ForgetUnknownCells",
+    "nbgrader.preprocessors.OverwriteCells",
+    "dlparallel.grading.cells.RestoreCellOrder",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "dlparallel.grading.execute.GuardedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Limits per submission. A cell that runs longer than `timeout` is interrupted and scores 0; a
+# notebook that runs longer than `notebook_timeout` is scored on the cells that ran.
+c.GuardedExecute.timeout = 120
+c.GuardedExecute.interrupt_on_timeout = True
+c.GuardedExecute.notebook_timeout = 1800
+c.GuardedExecute.memory_limit = 4 * 2**30      # bytes of data memory (RLIMIT_DATA); 0 for none
+c.GuardedExecute.max_output_bytes = 200_000    # per cell, as the output arrives
+c.GuardedExecute.hide_course_files = True      # Linux Landlock: source/, the gradebook, others' work
 # A flood of output is cut, so that one submission cannot fill the disk or the feedback page.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100

@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("autograde", help="autograde every student, one at a time, and summarise")
     grade.add_argument("assignments", nargs="+")
     grade.add_argument("--student", action="append", help="only this student (repeatable)")
-    grade.add_argument("--timeout", type=float, default=900.0, help="seconds per student and assignment")
+    grade.add_argument("--timeout", type=float, default=2400.0,
+                       help="seconds for one student's whole nbgrader run (a last resort)")
+    grade.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="an nbgrader option for this run, e.g. GuardedExecute.timeout=30 (repeatable)")
     grade.add_argument("--root", default=".", help="the course directory")
     args = parser.parse_args(argv)
 
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     for assignment in args.assignments:
         if not (Path(args.root) / "release" / assignment).is_dir():
             parser.error(f"release/{assignment} does not exist: run `make release` first")
-        reports += autograde(assignment, args.root, args.student, args.timeout)
+        reports += autograde(assignment, args.root, args.student, args.timeout, [f"--{o}" for o in args.set])
     print(format_summary(reports))
     return 0
 

@@ -2,8 +2,11 @@
 
 Each student's submission is checked first (readable notebooks, no duplicated grade ids), then
 graded by ``nbgrader autograde ASSIGNMENT --student S`` in its own process with a time limit.
-Whatever one submission does (an error nbgrader cannot handle, a hang, a crash), the others are
-still graded; the summary says who needs manual attention and why. ``submitted/`` is only read.
+Inside it, :class:`dlparallel.grading.execute.GuardedExecute` scores what completed when the
+notebook hangs, crashes, floods output or tampers with the tests. Whatever one submission does,
+the others are still graded; the summary says who needs manual attention and why (every cell
+that timed out, ran out of memory, killed its kernel, was not run, or found the tests' tools
+replaced). ``submitted/`` is only read.
 
 Example (from the course directory, after students' notebooks were put in ``submitted/``)::
 
@@ -22,7 +25,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SubmissionReport", "submission_problems", "autograde", "format_summary"]
+from .execute import NOT_RUN
+from .sandbox import landlock_abi
+
+__all__ = ["SubmissionReport", "submission_problems", "autograde", "format_summary", "ISOLATION_WARNING"]
+
+ISOLATION_WARNING = ("warning: this machine's kernel has no Landlock, so submissions could read the course's "
+                     "files (source/, the gradebook, other students' work) while they were graded; grade "
+                     "inside a container that holds only what autograding needs")
 
 
 @dataclass
@@ -84,9 +94,10 @@ def submission_problems(submission: Path, release: Path) -> list[str]:
     return problems
 
 
-def _run_nbgrader(root: Path, assignment: str, student: str, timeout: float) -> tuple[str, str]:
+def _run_nbgrader(root: Path, assignment: str, student: str, timeout: float,
+                  options: list[str]) -> tuple[str, str]:
     """Run nbgrader autograde for one student; return (status, last error line)."""
-    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force"]
+    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force", *options]
     # nbgrader calls its database tool (alembic) by name: put this Python's scripts first on PATH.
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -109,25 +120,44 @@ def _failure_reason(log: str) -> str:
     return f"nbgrader failed: {exceptions[-1].strip()}" if exceptions else ""
 
 
+_TROUBLE = {
+    "CellTimeoutError": "timed out",
+    "KeyboardInterrupt": "was interrupted at its time limit",
+    "DeadKernelError": "killed its kernel",
+    "MemoryError": "ran out of memory",
+    "GradingIntegrityError": "found the tests' tools changed",
+}
+
+
 def _cell_trouble(autograded: Path) -> list[str]:
-    """Cells of the autograded notebooks that timed out or whose kernel died."""
+    """What went wrong in the autograded notebooks: cells that timed out, ran out of memory, killed
+    the kernel or found tampering, and how many cells were then not run."""
     trouble = []
     for path in sorted(autograded.glob("*.ipynb")):
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        for cell in notebook.get("cells", []):
+        not_run = 0
+        for index, cell in enumerate(notebook.get("cells", [])):
+            label = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{index}"
             for output in cell.get("outputs", []):
                 name = output.get("ename", "")
-                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "?")
-                if name == "CellTimeoutError":
-                    trouble.append(f"{path.name}: cell {grade_id} timed out")
-                elif name == "DeadKernelError":
-                    trouble.append(f"{path.name}: the kernel died in cell {grade_id}")
+                if name == NOT_RUN:
+                    not_run += 1
+                elif name in _TROUBLE:
+                    evalue = f" ({output.get('evalue')})" if name == "GradingIntegrityError" else ""
+                    trouble.append(f"{path.name}: cell {label} {_TROUBLE[name]}{evalue}")
+        if not_run:
+            trouble.append(f"{path.name}: {not_run} later cell(s) were not run and score 0")
     return trouble
 
 
 def autograde(assignment: str, root: Path | str = ".", students: list[str] | None = None,
-              timeout: float = 900.0) -> list[SubmissionReport]:
-    """Autograde every submission of ``assignment`` under ``root/submitted`` (or only ``students``)."""
+              timeout: float = 2400.0, options: list[str] = ()) -> list[SubmissionReport]:
+    """Autograde every submission of ``assignment`` under ``root/submitted`` (or only ``students``).
+
+    ``timeout`` bounds one student's whole nbgrader run (a last resort: the notebook's own limits
+    in ``nbgrader_config.py`` are shorter); ``options`` are passed to nbgrader, e.g.
+    ``["--GuardedExecute.timeout=30"]``.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     root = Path(root).resolve()
@@ -143,7 +173,7 @@ def autograde(assignment: str, root: Path | str = ".", students: list[str] | Non
         if problems:
             report.attention.extend(problems)
             continue
-        report.status, error = _run_nbgrader(root, assignment, student, timeout)
+        report.status, error = _run_nbgrader(root, assignment, student, timeout, list(options))
         if error:
             report.attention.append(error)
         if report.status != "graded":
@@ -177,6 +207,8 @@ def format_summary(reports: list[SubmissionReport]) -> str:
         rows.append((r.student, r.assignment, r.status, score))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    if not landlock_abi():
+        lines += ["", ISOLATION_WARNING]
     attention = [r for r in reports if r.needs_attention]
     if attention:
         lines += ["", "needs manual attention:"]

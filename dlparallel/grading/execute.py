@@ -1,0 +1,149 @@
+"""nbgrader's execution step, made safe to run on a hostile notebook.
+
+:class:`GuardedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
+(see ``nbgrader_config.py``). Compared with it, it
+
+- seals the kernel before the student's first cell (:func:`dlparallel.grading.integrity.seal`):
+  a memory limit, the course directory's files hidden, the genuine functions recorded;
+- runs every test cell between two integrity checks, after importing again what the notebook's
+  locked setup cells import (so ``torch = something_else`` does not reach the tests);
+- scores what completed when the notebook misbehaves: if the kernel dies, ignores an interrupt,
+  runs past ``notebook_timeout`` or tampers with the tests' tools, the cells after that point are
+  not run and get an error output that names the reason (nbgrader scores them 0);
+- keeps at most ``max_output_bytes`` of output per cell, as it arrives.
+
+Example (``nbgrader_config.py``)::
+
+    c.Autograde.autograde_preprocessors = ["dlparallel.grading.execute.GuardedExecute", ...]
+    c.GuardedExecute.memory_limit = 4 * 2**30
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from time import monotonic
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_output
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+__all__ = ["GuardedExecute", "NOT_RUN"]
+
+NOT_RUN = "NotRun"
+_INTEGRITY = "GradingIntegrityError"
+_VERIFY = "__import__('dlparallel.grading.integrity').grading.integrity.verify()"
+
+
+def _nbgrader(cell: NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and bool(_nbgrader(cell).get("grade")) and not _nbgrader(cell).get("solution")
+
+
+def _setup_imports(nb: NotebookNode) -> str:
+    """The import statements of the notebook's locked, ungraded code cells."""
+    imports = []
+    for cell in nb.cells:
+        meta = _nbgrader(cell)
+        if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade") and not meta.get("solution"):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            imports += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(imports)
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with a sealed kernel, integrity checks and bounded misbehaviour."""
+
+    memory_limit = Integer(4 * 2**30, help="Bytes of data memory a student's kernel may use (0: no limit)."
+                           ).tag(config=True)
+    notebook_timeout = Integer(1800, help="Seconds for the whole notebook; cells after it are not run."
+                               ).tag(config=True)
+    max_output_bytes = Integer(200_000, help="Bytes of output kept per cell; the rest is dropped."
+                               ).tag(config=True)
+    hide_course_files = Bool(True, help="Hide the course directory's files (source/, the gradebook, other "
+                             "students) from the kernel, with Linux Landlock where available.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict, km=None) -> tuple[NotebookNode, dict]:
+        self._stopped = ""
+        self._deadline = monotonic() + self.notebook_timeout
+        self._output_bytes: dict[int, int] = {}
+        self._preamble = _VERIFY + "\n" + _setup_imports(nb) + "\n"
+        prelude = new_code_cell(self._seal_source(resources))
+        nb.cells.insert(0, prelude)
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            nb.cells.remove(prelude)
+        failed = [o for o in prelude.outputs if o.get("output_type") == "error"]
+        if failed:
+            raise RuntimeError(f"the grading kernel could not be sealed: {failed[0].get('ename')}: "
+                               f"{failed[0].get('evalue')}")
+        return nb, resources
+
+    def _seal_source(self, resources: dict) -> str:
+        path = resources.get("metadata", {}).get("path") or "."
+        hide = CourseDirectory(config=self.config).root if self.hide_course_files else None
+        from .sandbox import landlock_abi
+        if hide is not None and not landlock_abi():
+            hide = None  # nothing to hide with; the autograde summary warns the instructor
+        return ("import dlparallel.grading.integrity\n"
+                f"dlparallel.grading.integrity.seal(memory_limit={self.memory_limit!r}, hide={hide!r}, "
+                f"writable=[{str(path)!r}])\n")
+
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        timeout = super()._get_timeout(cell)
+        left = max(1, int(self._deadline - monotonic()))
+        return left if timeout is None else min(timeout, left)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        if cell.cell_type != "code":
+            return cell, resources
+        if not self._stopped and monotonic() > self._deadline:
+            self._stopped = f"the notebook ran longer than {self.notebook_timeout} s"
+        if self._stopped:
+            cell.outputs = [_error(NOT_RUN, f"this cell was not run: {self._stopped}")]
+            return cell, resources
+        source = cell.source
+        if _is_test(cell):
+            cell.source = self._preamble + source + "\n" + _VERIFY
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs.append(_error("DeadKernelError", "the kernel died while this cell ran (it exited, "
+                                       "was killed, or crashed)"))
+            self._stopped = f"the kernel died in an earlier cell (cell {index})"
+        except CellTimeoutError:
+            cell.outputs.append(_error("CellTimeoutError", "this cell ignored the interrupt after its time "
+                                       "limit; the kernel was stopped"))
+            self._stopped = f"an earlier cell (cell {index}) could not be interrupted"
+            run_sync(self.km.shutdown_kernel)(now=True)
+        finally:
+            cell.source = source
+        if any(o.get("ename") == _INTEGRITY for o in cell.outputs if o.get("output_type") == "error"):
+            self._stopped = f"the notebook changed what the tests rely on (cell {index})"
+        return cell, resources
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
+        size = len(json.dumps(msg.get("content", {})))
+        used = self._output_bytes.get(cell_index, 0)
+        self._output_bytes[cell_index] = used + size
+        if used + size <= self.max_output_bytes or msg.get("msg_type") == "error":
+            return super().output(outs, msg, display_id, cell_index)
+        if used <= self.max_output_bytes:
+            outs.append(new_output("stream", name="stdout",
+                                   text=f"\n[output cut: this cell wrote more than {self.max_output_bytes} bytes]\n"))
+        return None
