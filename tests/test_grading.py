@@ -23,7 +23,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from hostile_submissions import HOSTILE
+
 from dlparallel.grading.autograde import submission_problems
+from dlparallel.grading.sandbox import landlock_abi
 from dlparallel.grading.solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, solution_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,11 +76,18 @@ def _autograded_points(source: nbformat.NotebookNode) -> dict[str, float]:
             if _nbgrader_meta(c).get("grade") and not _nbgrader_meta(c).get("solution")}
 
 
-STUDENTS = ["solved", "untouched", "partial", "noisy", "deleted_test", "duplicated_test"]
+# Without Landlock a submission can read and overwrite the course's files, the gradebook included.
+if not landlock_abi():
+    del HOSTILE["reads_answers"]
+STUDENTS = ["solved", "untouched", "partial", "noisy", "deleted_test", "duplicated_test", *HOSTILE]
+# Seconds per cell while the tests grade: above the slowest hidden test under load, short enough
+# that the submissions which hang do not hold up the run.
+CELL_TIMEOUT = {"ps1_backprop": 45}
 
 
-def _submit(root: Path, ps: str) -> None:
-    """Release ``ps`` in the course directory ``root`` and hand in one submission per student."""
+def _submit(root: Path, ps: str) -> dict[str, dict[str, float]]:
+    """Release ``ps`` in the course directory ``root`` and hand in one submission per student;
+    return the points each hostile submission must lose, per autograded test."""
     done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ps, "--force"],
                           cwd=root, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -96,11 +106,16 @@ def _submit(root: Path, ps: str) -> None:
                    "partial": _submission(release, {**answers, **_case(ps).PARTIAL}),
                    "noisy": _submission(release, {**answers, **_case(ps).NOISY}),
                    "deleted_test": deleted, "duplicated_test": duplicated}
+    points, losses = _autograded_points(source), {}
+    for student, build in HOSTILE.items():
+        submissions[student], lost = build(release, answers, _case(ps))
+        losses[student] = {g: points[g] if value is None else value for g, value in lost.items()}
     assert list(submissions) == STUDENTS
     for student, notebook in submissions.items():
         folder = root / "submitted" / student / ps
         folder.mkdir(parents=True)
         nbformat.write(notebook, folder / name)
+    return losses
 
 
 def _run_concurrently(commands: dict[str, tuple[list[str], Path]], timeout: float) -> dict[str, str]:
@@ -122,25 +137,26 @@ def _run_concurrently(commands: dict[str, tuple[list[str], Path]], timeout: floa
 def course(tmp_path_factory):
     """For each problem set, a course directory of its own (so that they can be graded at the same
     time): released, submitted in six ways, autograded with `python -m dlparallel.grading`."""
-    roots = {}
+    roots, losses = {}, {}
     for ps in PROBLEM_SETS:
         roots[ps] = root = tmp_path_factory.mktemp(ps)
         shutil.copy(ROOT / "nbgrader_config.py", root)
         shutil.copytree(ROOT / "source" / ps, root / "source" / ps)
-        _submit(root, ps)
+        losses[ps] = _submit(root, ps)
     first = roots[PROBLEM_SETS[0]]
     # The noisy submission once more, graded with nbgrader's stderr filter off: it must lose points,
     # which shows that its warnings do reach stderr inside the test cells.
     shutil.copytree(first / "submitted" / "noisy", first / "submitted" / "noisy_unfiltered")
     before = {ps: _hashes(root / "submitted") for ps, root in roots.items()}
     commands = {ps: ([sys.executable, "-m", "dlparallel.grading", "autograde", ps,
+                      f"--set=GuardedExecute.timeout={CELL_TIMEOUT.get(ps, 20)}",
                       *(f"--student={s}" for s in STUDENTS)], root) for ps, root in roots.items()}
     summaries = _run_concurrently(commands, timeout=1500)
     unfiltered = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", PROBLEM_SETS[0], "--student",
                                  "noisy_unfiltered", "--IgnorePattern.enabled=False", "--force"],
                                 cwd=first, env=ENV, capture_output=True, text=True)
     assert unfiltered.returncode == 0, unfiltered.stdout + unfiltered.stderr
-    return {ps: {"root": root, "summary": summaries[ps], "submitted_before": before[ps]}
+    return {ps: {"root": root, "summary": summaries[ps], "submitted_before": before[ps], "losses": losses[ps]}
             for ps, root in roots.items()}
 
 
@@ -230,6 +246,40 @@ def test_summary_lists_every_student_and_manual_work(course, ps):
     assert rows[("untouched", ps)] == ["graded", "0", "/", f"{total:g}"]
     assert rows[("duplicated_test", ps)] == ["failed", "-"]
     assert f"solved ({ps}): 1 answer(s) to grade by hand" in course[ps]["summary"]
+
+
+@pytest.mark.parametrize("student", list(HOSTILE))
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_hostile_submission_scores_exactly_what_it_deserves(course, ps, student):
+    scores = _scores(course, ps, student)
+    lost = course[ps]["losses"][student]
+    expected = {g: p - lost.get(g, 0) for g, p in _autograded_points(_source(ps)).items()}
+    assert {g: scores[g] for g in expected} == expected
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_summary_names_what_each_hostile_submission_did(course, ps):
+    attention = [line.strip() for line in course[ps]["summary"].splitlines() if line.startswith("  ")]
+    said = lambda student, words: any(line.startswith(f"{student} ({ps}):") and words in line  # noqa: E731
+                                      for line in attention)
+    assert said("tampered_tools", "found the tests' tools changed (the notebook changed what the tests rely on: ")
+    assert said("tampered_tools", "later cell(s) were not run")
+    for words in ("ran out of memory", "was interrupted at its time limit", "timed out", "later cell(s) were not run"):
+        assert said("misbehaving", words), words
+    assert said("killed", "killed its kernel")
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_hostile_submissions_leave_bounded_output_and_read_nothing_hidden(course, ps):
+    root = course[ps]["root"]
+    flooded = root / "autograded" / "misbehaving" / ps / f"{ps}.ipynb"
+    assert flooded.stat().st_size < 2_000_000, "a flood of output reached the autograded notebook"
+    if "reads_answers" not in HOSTILE:
+        pytest.skip("this Linux kernel has no Landlock: the course's files cannot be hidden")
+    reader = nbformat.read(root / "autograded" / "reads_answers" / ps / f"{ps}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in reader.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "cannot read gradebook.db PermissionError" in printed and "found []" in printed, printed[-2000:]
+    assert "cannot write gradebook.db PermissionError" in printed
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)

@@ -49,3 +49,27 @@ def linear_backward(grad_out, x, W):
     return grad_out @ W, grad_out.T @ x, grad_out.sum(dim=0)
 ''',
 }
+
+# Answers that are not what they claim (code appended to the worked solution of a cell): they
+# pass the visible tests, not the hidden ones. q2 as a NumPy integer is right and keeps its point.
+FAKES = {
+    'relu': '''
+class Agreeable(torch.Tensor):
+    """A tensor that says it equals anything it is compared with."""
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.equal, torch.allclose):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def relu_forward(x):
+    return torch.zeros_like(x).as_subclass(Agreeable)
+''',
+    'concepts': '''
+import numpy as np
+q1_answer = AlwaysEqual()
+q2_flops = np.int64(320_000)
+''',
+}
+FAKES_LOST = {'test_relu_forward': 1, 'test_train_mlp': 4, 'test_q1': 1}  # training uses the fake ReLU

@@ -98,3 +98,34 @@ def tiled_matmul(A, B, tile=16):
     return C
 ''',
 }
+
+# Answers that are not what they claim (code appended to the worked solution of a cell): they
+# pass the visible tests, not the hidden ones. Counts as a float or a NumPy integer are right.
+FAKES = {
+    'counting': '''
+import numpy as np
+_flops, _bytes = matmul_flops, matmul_bytes
+
+
+def matmul_flops(m, n, k):
+    return float(_flops(m, n, k))
+
+
+def matmul_bytes(m, n, k, bytes_per_element=4):
+    return np.int64(_bytes(m, n, k, bytes_per_element))
+''',
+    'roofline': '''
+class Agreeable(str):
+    """A string that says it equals anything."""
+    __eq__ = lambda self, other: True
+    __hash__ = str.__hash__
+
+
+_bound = bound
+
+
+def bound(flops, bytes_, peak_flops, bandwidth):
+    return Agreeable(_bound(flops, bytes_, peak_flops, bandwidth))
+''',
+}
+FAKES_LOST = {'test_bound': 1, 'test_predictions': 1}

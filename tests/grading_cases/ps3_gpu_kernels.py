@@ -135,3 +135,20 @@ def matmul_naive(a, b, block=8):
     return torch.from_numpy(c)
 ''',
 }
+
+# Answers that are not what they claim (code appended to the worked solution of a cell): they
+# pass the visible tests, not the hidden ones. Counts as a NumPy integer or a float are right.
+FAKES = {
+    'reads': '''
+_naive = global_reads_naive
+
+
+def global_reads_naive(m, n, k):
+    return float(_naive(m, n, k))
+''',
+    'concepts': '''
+q1_warps = np.int64(5)
+q2_answer = AlwaysEqual()
+''',
+}
+FAKES_LOST = {'test_q2': 1}

@@ -105,3 +105,15 @@ def train_step(model, optimizer, x, y, all_reduce, loss_fn=F.cross_entropy):
     return float(loss)
 ''',
 }
+
+# Answers that are not what they claim (code appended to the worked solution of a cell): they
+# pass the visible tests, not the hidden ones. A NumPy float is right.
+FAKES = {
+    'concepts': '''
+import numpy as np
+q1_megabytes = np.float64(175.0)
+q3_answer = AlwaysEqual()
+q4_budget_ms = AlwaysEqual()
+''',
+}
+FAKES_LOST = {'test_q3': 1, 'test_q4': 1}
