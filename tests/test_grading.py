@@ -312,7 +312,11 @@ def test_feedback_and_export(course, ps):
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_release_hides_solutions_and_hidden_tests(course, ps):
-    release = (course[ps]["root"] / "release" / ps / f"{ps}.ipynb").read_text()
+    folder = course[ps]["root"] / "release" / ps
+    assert sorted(p.name for p in folder.iterdir()) == [f"{ps}.ipynb"], "the release holds other files"
+    released = nbformat.read(folder / f"{ps}.ipynb", as_version=4)
+    assert not any(c.get("outputs") for c in released.cells if c.cell_type == "code"), "the release holds outputs"
+    release = (folder / f"{ps}.ipynb").read_text()
     source = _source(ps)
     for marker in HIDDEN_TEST_MARKERS + SOLUTION_MARKERS + ("=== BEGIN MARK SCHEME",):
         assert marker not in release

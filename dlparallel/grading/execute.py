@@ -32,6 +32,8 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from .sandbox import landlock_abi
+
 __all__ = ["GuardedExecute", "NOT_RUN"]
 
 NOT_RUN = "NotRun"
@@ -97,7 +99,6 @@ class GuardedExecute(Execute):
     def _seal_source(self, resources: dict) -> str:
         path = resources.get("metadata", {}).get("path") or "."
         hide = CourseDirectory(config=self.config).root if self.hide_course_files else None
-        from .sandbox import landlock_abi
         if hide is not None and not landlock_abi():
             hide = None  # nothing to hide with; the autograde summary warns the instructor
         return ("import dlparallel.grading.integrity\n"
@@ -117,7 +118,7 @@ class GuardedExecute(Execute):
         if self._stopped:
             cell.outputs = [_error(NOT_RUN, f"this cell was not run: {self._stopped}")]
             return cell, resources
-        source = cell.source
+        source, label = cell.source, _nbgrader(cell).get("grade_id") or f"#{index - 1}"  # 0 is the seal
         if _is_test(cell):
             cell.source = self._preamble + source + "\n" + _VERIFY
         try:
@@ -125,16 +126,16 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             cell.outputs.append(_error("DeadKernelError", "the kernel died while this cell ran (it exited, "
                                        "was killed, or crashed)"))
-            self._stopped = f"the kernel died in an earlier cell (cell {index})"
+            self._stopped = f"the kernel died in an earlier cell ({label})"
         except CellTimeoutError:
             cell.outputs.append(_error("CellTimeoutError", "this cell ignored the interrupt after its time "
                                        "limit; the kernel was stopped"))
-            self._stopped = f"an earlier cell (cell {index}) could not be interrupted"
+            self._stopped = f"an earlier cell ({label}) could not be interrupted"
             run_sync(self.km.shutdown_kernel)(now=True)
         finally:
             cell.source = source
         if any(o.get("ename") == _INTEGRITY for o in cell.outputs if o.get("output_type") == "error"):
-            self._stopped = f"the notebook changed what the tests rely on (cell {index})"
+            self._stopped = f"the notebook changed what the tests rely on (found in {label})"
         return cell, resources
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
