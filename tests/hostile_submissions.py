@@ -122,8 +122,9 @@ def tampered_tools(release, answers, case):
 
 
 def fake_answers(release, answers, case):
-    """Objects that equal anything, tensor and string subclasses, NumPy scalars (which are right)."""
-    notebook = _solved(release, answers)
+    """Objects that equal anything, tensor and string subclasses, NumPy scalars (which are right),
+    among right answers that write warnings to stderr while the tests run them (which cost nothing)."""
+    notebook = _solved(release, {**answers, **case.NOISY})
     notebook.cells.insert(1, nbformat.v4.new_code_cell(ALWAYS_EQUAL))
     for grade_id, code in case.FAKES.items():
         notebook.cells[_index(notebook, grade_id)].source += "\n" + code
@@ -132,8 +133,9 @@ def fake_answers(release, answers, case):
 
 def tampered_notebook(release, answers, case):
     """Partly wrong answers, module names rebound, the failing tests edited, re-typed, renamed,
-    unlocked or stripped of their metadata, a passing test worth 100 points, and every cell after
-    the first in reverse order: it must score exactly what the partly wrong answers deserve."""
+    unlocked or stripped of their metadata, a passing test worth 100 points, another deleted, and
+    every cell after the first in reverse order: it must score exactly what the partly wrong
+    answers deserve."""
     notebook = _solved(release, {**answers, **case.PARTIAL})
     notebook.cells.insert(1, nbformat.v4.new_code_cell(SHADOW_MODULES))
     lost = iter(case.LOST)
@@ -148,19 +150,20 @@ def tampered_notebook(release, answers, case):
         grade_id = next(lost, None)
         if grade_id is not None:
             edit(notebook.cells[_index(notebook, grade_id)])
-    passing = next(g for g in _tests(notebook) if g not in case.LOST)
-    _meta(notebook.cells[_index(notebook, passing)])["points"] = 100
+    passing = [g for g in _tests(notebook) if g not in case.LOST]
+    _meta(notebook.cells[_index(notebook, passing[0])])["points"] = 100
+    del notebook.cells[_index(notebook, passing[1])]
     notebook.cells[1:] = notebook.cells[:0:-1]
     return notebook, dict(case.LOST)
 
 
 def misbehaving(release, answers, case):
     """Right answers, with cells that flood output, exhaust memory, exit, hang (interruptibly),
-    and, before the concept questions, hang ignoring interrupts: only the tests after that score 0."""
+    and, before the second answer, hang ignoring interrupts: the tests after that score 0."""
     notebook = _solved(release, answers)
     first = _first_answer(notebook) + 1
     notebook.cells[first:first] = [nbformat.v4.new_code_cell(code) for code in MISBEHAVING_CELLS]
-    stuck = _index(notebook, "concepts")
+    stuck = next(i for i in range(first, len(notebook.cells)) if _meta(notebook.cells[i]).get("solution"))
     notebook.cells.insert(stuck, nbformat.v4.new_code_cell(IGNORES_INTERRUPTS))
     return notebook, dict.fromkeys(_tests(notebook, stuck))
 
@@ -175,10 +178,11 @@ def killed(release, answers, case):
 
 
 def reads_answers(release, answers, case):
-    """The concept answers are read from the course's files instead: they must not be found."""
-    notebook = _solved(release, answers)
+    """Nothing answered but the concept questions, read from the course's files instead: the files
+    must stay hidden, so that it scores nothing (and the gradebook survives)."""
+    notebook = copy.deepcopy(release)
     notebook.cells[_index(notebook, "concepts")].source = READ_ANSWERS
-    return notebook, dict.fromkeys(g for g in _tests(notebook) if g.startswith("test_q"))
+    return notebook, dict.fromkeys(_tests(notebook))
 
 
 HOSTILE = {builder.__name__: builder for builder in
