@@ -56,7 +56,8 @@ lessons: $(STAMP)
 
 # Instructor's pipeline (see the README): nbgrader with this repository as the course directory.
 release: $(STAMP)
-	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force || exit 1; done
+	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force && \
+	    $(NBGRADER) release_assignment $$a --force || exit 1; done
 
 solutions: $(STAMP)
 	$(BIN)/python -m dlparallel.grading solutions

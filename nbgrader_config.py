@@ -8,6 +8,10 @@ c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.root = str(Path(__file__).resolve().parent)
 c.CourseDirectory.course_id = "dlparallel"
+# Released assignments are published to an exchange inside the course directory, so that the
+# Assignments panel of `make lab` lists them on one machine; on a JupyterHub, point this at the
+# exchange the students share.
+c.Exchange.root = str(Path(__file__).resolve().parent / "exchange")
 
 # Each student's notebook runs in a guarded kernel (dlparallel/grading/execute.py): sealed before
 # the student's first cell (memory limit, course files hidden, genuine functions recorded), each

@@ -267,13 +267,11 @@ def test_a_broken_lesson_fails_naming_the_lesson_and_the_cell(lessons_lab: Lab, 
 @pytest.fixture(scope="module")
 def course_lab(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab serving a course directory (this repository's nbgrader_config.py and source/) in
-    which the problem set is released to an exchange, with a solved copy in ``solved/``."""
+    which the problem set is released to its exchange, as `make release` does, with a solved copy
+    in ``solved/``."""
     root = tmp_path_factory.mktemp("nbgrader")
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copytree(ROOT / "source" / PROBLEM_SET, root / "source" / PROBLEM_SET)
-    (root / "exchange").mkdir()
-    with (root / "nbgrader_config.py").open("a") as config:
-        config.write(f"\nc.Exchange.root = {str(root / 'exchange')!r}\n")
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
     for step in ("generate_assignment", "release_assignment"):
         done = subprocess.run([sys.executable, "-m", "nbgrader", step, PROBLEM_SET], cwd=root, env=env,
