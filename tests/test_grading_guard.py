@@ -157,3 +157,13 @@ def test_grading_modules_have_no_side_effects_on_import():
     done = _python("import dlparallel.grading.execute, dlparallel.grading.cells, dlparallel.grading.integrity; "
                    "import resource; print(resource.getrlimit(resource.RLIMIT_DATA)[0] == resource.RLIM_INFINITY)")
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
+def test_summary_warns_where_course_files_cannot_be_hidden(monkeypatch):
+    from dlparallel.grading import autograde
+
+    report = autograde.SubmissionReport("alice", "ps1", "graded", 20.0, 25.0)
+    monkeypatch.setattr(autograde, "landlock_abi", lambda: 0)
+    assert autograde.ISOLATION_WARNING in autograde.format_summary([report])
+    monkeypatch.setattr(autograde, "landlock_abi", lambda: 7)
+    assert autograde.ISOLATION_WARNING not in autograde.format_summary([report])
