@@ -13,6 +13,8 @@ import copy
 import nbformat
 from nbformat import NotebookNode
 
+from dlparallel.grading.solutions import with_answers
+
 ALWAYS_EQUAL = '''
 class AlwaysEqual:
     """Claims to equal, and to be on either side of, anything."""
@@ -92,14 +94,6 @@ def _meta(cell: NotebookNode) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-def _solved(release: NotebookNode, answers: dict[str, str]) -> NotebookNode:
-    notebook = copy.deepcopy(release)
-    for cell in notebook.cells:
-        if _meta(cell).get("grade_id") in answers:
-            cell.source = answers[_meta(cell)["grade_id"]]
-    return notebook
-
-
 def _tests(notebook: NotebookNode, start: int = 0) -> list[str]:
     return [_meta(c)["grade_id"] for c in notebook.cells[start:]
             if _meta(c).get("grade") and not _meta(c).get("solution") and c.cell_type == "code"]
@@ -115,7 +109,7 @@ def _first_answer(notebook: NotebookNode) -> int:
 
 def tampered_tools(release, answers, case):
     """Right answers, but the first answer cell replaces the tests' tools: nothing scores."""
-    notebook = _solved(release, answers)
+    notebook = with_answers(release, answers)
     cell = notebook.cells[_first_answer(notebook)]
     cell.source = TAMPER_WITH_TOOLS + "\n" + cell.source
     return notebook, dict.fromkeys(_tests(notebook))
@@ -124,7 +118,7 @@ def tampered_tools(release, answers, case):
 def fake_answers(release, answers, case):
     """Objects that equal anything, tensor and string subclasses, NumPy scalars (which are right),
     among right answers that write warnings to stderr while the tests run them (which cost nothing)."""
-    notebook = _solved(release, {**answers, **case.NOISY})
+    notebook = with_answers(release, {**answers, **case.NOISY})
     notebook.cells.insert(1, nbformat.v4.new_code_cell(ALWAYS_EQUAL))
     for grade_id, code in case.FAKES.items():
         notebook.cells[_index(notebook, grade_id)].source += "\n" + code
@@ -136,7 +130,7 @@ def tampered_notebook(release, answers, case):
     unlocked or stripped of their metadata, a passing test worth 100 points, another deleted, and
     every cell after the first in reverse order: it must score exactly what the partly wrong
     answers deserve."""
-    notebook = _solved(release, {**answers, **case.PARTIAL})
+    notebook = with_answers(release, {**answers, **case.PARTIAL})
     notebook.cells.insert(1, nbformat.v4.new_code_cell(SHADOW_MODULES))
     lost = iter(case.LOST)
     edits = [
@@ -160,7 +154,7 @@ def tampered_notebook(release, answers, case):
 def misbehaving(release, answers, case):
     """Right answers, with cells that flood output, exhaust memory, exit, hang (interruptibly),
     and, before the second answer, hang ignoring interrupts: the tests after that score 0."""
-    notebook = _solved(release, answers)
+    notebook = with_answers(release, answers)
     first = _first_answer(notebook) + 1
     notebook.cells[first:first] = [nbformat.v4.new_code_cell(code) for code in MISBEHAVING_CELLS]
     stuck = next(i for i in range(first, len(notebook.cells)) if _meta(notebook.cells[i]).get("solution"))
@@ -170,7 +164,7 @@ def misbehaving(release, answers, case):
 
 def killed(release, answers, case):
     """Right answers; the kernel is killed after the first answer's tests: the rest scores 0."""
-    notebook = _solved(release, answers)
+    notebook = with_answers(release, answers)
     first = _first_answer(notebook)
     after = next(i for i in range(first + 1, len(notebook.cells)) if _meta(notebook.cells[i]).get("solution"))
     notebook.cells.insert(after, nbformat.v4.new_code_cell(KILLS_ITS_KERNEL))

@@ -29,7 +29,7 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, Error, Page, sync_playwright
 
-from dlparallel.grading.solutions import solution_notebook
+from dlparallel.grading.solutions import with_answers, worked_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
@@ -280,21 +280,9 @@ def course_lab(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> It
     name = f"{PROBLEM_SET}.ipynb"
     release = nbformat.read(root / "release" / PROBLEM_SET / name, as_version=4)
     (root / "solved").mkdir()
-    nbformat.write(_solved(release, nbformat.read(root / "source" / PROBLEM_SET / name, as_version=4)),
-                   root / "solved" / name)
+    source = nbformat.read(root / "source" / PROBLEM_SET / name, as_version=4)
+    nbformat.write(with_answers(release, worked_answers(source)), root / "solved" / name)
     yield from serve(root, tmp_path_factory.mktemp("lab"))
-
-
-def _solved(release: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The released notebook with every answer cell replaced by its worked solution."""
-    worked = {cell.metadata["nbgrader"]["grade_id"]: solved.source
-              for cell, solved in zip(source.cells, solution_notebook(source).cells)
-              if cell.metadata.get("nbgrader", {}).get("solution")}
-    for cell in release.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in worked:
-            cell.source = worked[grade_id]
-    return release
 
 
 def validate(page: Page, lab: Lab, path: str) -> tuple[str, str]:

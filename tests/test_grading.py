@@ -30,7 +30,8 @@ from hostile_submissions import HOSTILE
 
 from dlparallel.grading.autograde import submission_problems
 from dlparallel.grading.sandbox import landlock_abi
-from dlparallel.grading.solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, solution_notebook
+from dlparallel.grading.solutions import (HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, solution_notebook,
+                                          with_answers, worked_answers)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir()
@@ -51,22 +52,6 @@ def _case(ps: str):
 
 def _nbgrader_meta(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
-
-
-def _solution_sources(source: nbformat.NotebookNode) -> dict[str, str]:
-    """grade_id -> the worked solution of every cell a student answers (as `make solutions` writes it)."""
-    worked = solution_notebook(source)
-    return {_nbgrader_meta(cell)["grade_id"]: solved.source for cell, solved in zip(source.cells, worked.cells)
-            if _nbgrader_meta(cell).get("solution")}
-
-
-def _submission(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
-    notebook = copy.deepcopy(release)
-    for cell in notebook.cells:
-        grade_id = _nbgrader_meta(cell).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    return notebook
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -97,14 +82,14 @@ def _submit(root: Path, ps: str) -> dict[str, dict[str, float]]:
     name = f"{ps}.ipynb"
     source = nbformat.read(root / "source" / ps / name, as_version=4)
     release = nbformat.read(root / "release" / ps / name, as_version=4)
-    answers = _solution_sources(source)
+    answers = worked_answers(source)
     first_test = next(gid for gid in _autograded_points(source))
-    duplicated = _submission(release, answers)
+    duplicated = with_answers(release, answers)
     copied = copy.deepcopy(next(c for c in duplicated.cells if _nbgrader_meta(c).get("grade_id") == first_test))
     copied.id = "a-copy-of-a-test"
     duplicated.cells.append(copied)
-    submissions = {"solved": _submission(release, answers), "untouched": release,
-                   "partial": _submission(release, {**answers, **_case(ps).PARTIAL}),
+    submissions = {"solved": with_answers(release, answers), "untouched": release,
+                   "partial": with_answers(release, {**answers, **_case(ps).PARTIAL}),
                    "duplicated_test": duplicated}
     points, losses = _autograded_points(source), {}
     for student, build in HOSTILE.items():
@@ -314,7 +299,7 @@ def test_release_hides_solutions_and_hidden_tests(course, ps):
     source = _source(ps)
     for marker in HIDDEN_TEST_MARKERS + SOLUTION_MARKERS + ("=== BEGIN MARK SCHEME",):
         assert marker not in release
-    for grade_id, answer in _solution_sources(source).items():
+    for grade_id, answer in worked_answers(source).items():
         solution_lines = {line.strip() for line in answer.splitlines() if len(line.strip()) > 25
                           and not line.strip().startswith(("def ", '"""'))}
         leaked = [line for line in solution_lines if line in release]

@@ -30,6 +30,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
+from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Bool, Integer
 
 from .sandbox import landlock_abi
@@ -41,20 +42,15 @@ _INTEGRITY = "GradingIntegrityError"
 _VERIFY = "__import__('dlparallel.grading.integrity').grading.integrity.verify()"
 
 
-def _nbgrader(cell: NotebookNode) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def _is_test(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and bool(_nbgrader(cell).get("grade")) and not _nbgrader(cell).get("solution")
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def _setup_imports(nb: NotebookNode) -> str:
     """The import statements of the notebook's locked, ungraded code cells."""
     imports = []
     for cell in nb.cells:
-        meta = _nbgrader(cell)
-        if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade") and not meta.get("solution"):
+        if cell.cell_type == "code" and is_locked(cell) and not is_grade(cell):  # is_locked excludes answers
             try:
                 tree = ast.parse(cell.source)
             except SyntaxError:
@@ -118,7 +114,8 @@ class GuardedExecute(Execute):
         if self._stopped:
             cell.outputs = [_error(NOT_RUN, f"this cell was not run: {self._stopped}")]
             return cell, resources
-        source, label = cell.source, _nbgrader(cell).get("grade_id") or f"#{index - 1}"  # 0 is the seal
+        source = cell.source
+        label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index - 1}"  # cell 0 is the seal
         if _is_test(cell):
             cell.source = self._preamble + source + "\n" + _VERIFY
         try:

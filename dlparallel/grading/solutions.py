@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-__all__ = ["solution_notebook", "write_solutions"]
+__all__ = ["solution_notebook", "write_solutions", "worked_answers", "with_answers"]
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_TEST_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -45,6 +45,31 @@ def solution_notebook(source: NotebookNode) -> NotebookNode:
         if any(marker in cell.source for marker in SOLUTION_MARKERS + HIDDEN_TEST_MARKERS):
             raise ValueError(f"a grading marker is left inside a line of cell {cell.get('id', '?')}: "
                              "markers must stand on lines of their own")
+    return notebook
+
+
+def worked_answers(source: NotebookNode) -> dict[str, str]:
+    """grade id -> worked solution of every cell a student answers, as ``solution_notebook`` has it.
+
+    Example:
+        >>> cell = nbformat.v4.new_code_cell("### BEGIN SOLUTION\\nx = 1\\n### END SOLUTION")
+        >>> cell.metadata["nbgrader"] = {"grade_id": "x", "solution": True}
+        >>> worked_answers(nbformat.v4.new_notebook(cells=[cell]))
+        {'x': 'x = 1'}
+    """
+    return {cell.metadata["nbgrader"]["grade_id"]: worked.source
+            for cell, worked in zip(source.cells, solution_notebook(source).cells)
+            if cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+def with_answers(release: NotebookNode, answers: dict[str, str]) -> NotebookNode:
+    """A copy of the released notebook with the cells named in ``answers`` (by grade id) holding
+    those sources: ``with_answers(release, worked_answers(source))`` is a fully solved submission."""
+    notebook = copy.deepcopy(release)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
     return notebook
 
 
