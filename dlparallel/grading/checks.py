@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fractions
 import math
 from collections.abc import Callable, Iterable, Iterator
 
@@ -31,7 +32,7 @@ import torch
 from torch.utils import _python_dispatch, _pytree
 
 __all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
-           "forbid_ops", "forbid_autograd"]
+           "forbid_ops", "forbid_autograd", "check_exact"]
 
 _type = type
 _isinstance = isinstance
@@ -274,3 +275,49 @@ def forbid_autograd(task: str = "this task") -> contextlib.AbstractContextManage
         AssertionError: a hand-written backward pass must not use autograd (the autograd engine ran expand)
     """
     return forbid_ops(task, autograd=True)
+
+
+_Fraction = fractions.Fraction
+# The slots that hold a Fraction's parts, read through descriptors taken now: a notebook that
+# replaces Fraction's methods or properties (its ==, numerator, __repr__) cannot change them.
+_numerator_slot = vars(fractions.Fraction)["_numerator"]
+_denominator_slot = vars(fractions.Fraction)["_denominator"]
+
+
+def _rational_parts(value: object) -> tuple[int, int] | None:
+    if _type(value) is int:
+        return value, 1
+    if _type(value) is _Fraction:
+        return _numerator_slot.__get__(value), _denominator_slot.__get__(value)
+    return None
+
+
+def check_exact(actual: object, expected: int | fractions.Fraction, *, name: str = "result") -> None:
+    """Assert that ``actual`` is an exact rational, a ``fractions.Fraction`` or an ``int``, equal to ``expected``.
+
+    For answers that must be computed exactly (inputs on which floating-point libraries cannot
+    give the answer): a float, a NumPy scalar or a subclass of Fraction fails whatever its value.
+
+    Example:
+        >>> from fractions import Fraction
+        >>> check_exact(Fraction(6, 4), Fraction(3, 2))
+        >>> check_exact(2, Fraction(4, 2))
+        >>> check_exact(1.5, Fraction(3, 2))
+        Traceback (most recent call last):
+        ...
+        AssertionError: result must be an exact Fraction (or int), got float 1.5
+        >>> check_exact(Fraction(1, 3), Fraction(1, 2), name="the median")
+        Traceback (most recent call last):
+        ...
+        AssertionError: the median is 1/3, expected 1/2
+    """
+    want = _rational_parts(expected)
+    if want is None:
+        raise TypeError(f"expected must be an int or a Fraction, got {_type(expected).__name__}")
+    got = _rational_parts(actual)
+    if got is None:
+        shown = f" {_float(actual)!r}" if _type(actual) in _numbers else ""
+        raise AssertionError(f"{name} must be an exact Fraction (or int), got {_type(actual).__name__}{shown}")
+    if not (got[0] == want[0] and got[1] == want[1]):
+        as_text = lambda parts: _str(parts[0]) if parts[1] == 1 else f"{parts[0]}/{parts[1]}"  # noqa: E731
+        raise AssertionError(f"{name} is {as_text(got)}, expected {as_text(want)}")
