@@ -2,118 +2,152 @@
 
 # Answers replaced by wrong ones (grade_id of the answer cell -> the student's code).
 PARTIAL = {
-    'shard': '''
-def shard(x, y, workers):
-    if len(x) != len(y) or workers < 1 or workers > len(x):
-        raise ValueError("cannot split the batch")
-    return list(zip(torch.chunk(x, workers), torch.chunk(y, workers)))
+    # Writes the averages into new tensors and rebinds the list's entries: the caller's tensors
+    # (a model's .grad) never see them.
+    'bucketed': '''
+def bucketed_all_reduce(grads, cap, all_reduce):
+    buckets = assign_buckets([g.numel() * g.element_size() for g in grads], cap)
+    for bucket in buckets:
+        flat = torch.cat([grads[i].reshape(-1) for i in bucket])
+        all_reduce(flat)
+        offset = 0
+        for i in bucket:
+            grads[i] = flat[offset:offset + grads[i].numel()].reshape(grads[i].shape)
+            offset += grads[i].numel()
+    return buckets
 ''',
-    'average': '''
-def average_gradients(replicas, weights=None):
-    with torch.no_grad():
-        for params in zip(*(replica.parameters() for replica in replicas)):
-            mean = sum(p.grad for p in params) / len(params)
-            for p in params:
-                p.grad.copy_(mean)
+    # No overlap: every all-reduce waits for the whole backward pass.
+    'step_end': '''
+def step_end_time(sizes, ready, cap, world_size, alpha, beta):
+    if not sizes:
+        return 0.0
+    end = max(ready)
+    for bucket in assign_buckets(sizes, cap):
+        nbytes = sum(sizes[i] for i in bucket)
+        end += 2 * (world_size - 1) * alpha + 2 * (world_size - 1) / world_size * nbytes / beta
+    return float(end)
 ''',
-    'train_step': '''
-def train_step(model, optimizer, x, y, all_reduce, loss_fn=F.cross_entropy):
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    for p in model.parameters():
-        all_reduce(p.grad)
-    optimizer.step()
-    return loss.item()
+    # Lesson 06's server (it starts a batch as soon as it is free), with the results packaged.
+    'max_wait': '''
+def simulate_max_wait(arrivals, batch_latency, max_batch, max_wait, deadline):
+    if max_batch < 1 or max_wait < 0:
+        raise ValueError("bad arguments")
+    finish, free, i = [None] * len(arrivals), 0.0, 0
+    while i < len(arrivals):
+        start = max(arrivals[i], free)
+        k = 1
+        while k < max_batch and i + k < len(arrivals) and arrivals[i + k] <= start:
+            k += 1
+        free = start + batch_latency(k)
+        finish[i:i + k] = [free] * k
+        i += k
+    return finish, [j for j in range(len(arrivals)) if finish[j] > arrivals[j] + deadline]
 ''',
-    'percentiles': '''
-import numpy as np
-from numpy import percentile as np_percentile
-
-
-def latency_percentiles(samples, qs=(50, 90, 99)):
-    values = np.asarray([float(v) for v in samples], dtype=np.float64)
-    if values.size == 0 or any(not 0 <= q <= 100 for q in qs):
-        raise ValueError("no samples, or a percentile outside [0, 100]")
-    return [float(v) for v in np_percentile(values, list(qs))]
+    # The forbidden shortcut: numpy's interpolation, in floating point.
+    'histogram': '''
+def histogram_percentile(edges, counts, q):
+    if len(edges) != len(counts) + 1 or any(not a < b for a, b in zip(edges, edges[1:])):
+        raise ValueError("bad edges")
+    if any(c < 0 for c in counts) or sum(counts) == 0 or not 0 <= q <= 100:
+        raise ValueError("bad counts or q")
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    keep = np.concatenate([[True], np.asarray(counts) > 0])
+    return np.interp(q * sum(counts) / 100, cumulative[keep], np.asarray(edges, dtype=float)[keep])
 ''',
-    'deadline': '''
-def largest_batch_within_deadline(latency_of_batch, deadline_s, max_batch):
-    best = 0
-    for b in range(1, max_batch + 1):
-        if latency_of_batch(b) > deadline_s:
-            break
-        best = b
-    return best
+    'concepts': '''
+_alpha, _beta = fit_ring_model(*zip(*ALLREDUCE_TIMINGS))
+q1_predicted_ms = 1e3 * (_alpha + 65536 / _beta)
+_ends = [step_end_time(GRAD_BYTES, GRAD_READY_S, cap * 10 ** 6, 16, 120e-6, 12.5e9) for cap in (1, 8, 25, 64, 200)]
+q2_exposed_ms = 1e3 * (min(_ends) - max(GRAD_READY_S))
+q3_late = 6
 ''',
-    'concepts': '''q1_megabytes = 87.5
-q2_efficiency = 0.8
-q3_answer = "a"
-q4_budget_ms = 30''',
 }
-# torch.chunk makes shards of 3, 3, 3, 1 from 10 examples; unweighted averaging is wrong for
-# unequal shards (which data_parallel_gradients then shows); a step that never clears the
-# gradients keeps the replicas in step but drifts from the full-batch run; numpy's percentile,
-# even imported under another name, is caught; a linear scan calls the latency too often;
-# q1 forgets the factor 2 of the ring, q4 gives frames per second.
-LOST = {'test_shard': 1, 'test_average_weighted': 1, 'test_dp_gradients_uneven_shards': 1,
-        'test_dp_gradients_shards_only': 1, 'test_train_step_matches_full_batch': 2,
-        'test_percentiles_no_library': 1, 'test_deadline_logarithmic': 1, 'test_q1': 1, 'test_q4': 1}
+# The rebound list entries fail both bucketed tests (in place, and on a model's .grad); without
+# overlap both step-end tests fail except with one worker; lesson 06's server ignores max_wait;
+# numpy's interpolation cannot give exact Fractions, so the histogram task is lost entirely;
+# q1 predicts with the one-world-size model t = alpha + n / beta, q2 uses the step_end_time
+# without overlap, q3 counts the late requests of lesson 06's server.
+LOST = {'test_bucketed_calls': 2, 'test_bucketed_ranks': 1, 'test_step_end': 1, 'test_step_end_edges': 1,
+        'test_max_wait': 2, 'test_histogram': 2, 'test_histogram_edges': 1, 'test_q1': 1, 'test_q2': 1,
+        'test_q3': 1}
 
 # Right answers that write warnings to stderr while the test cells run them.
 NOISY = {
-    'shard': '''
+    'buckets': '''
 import warnings
 
 
-def shard(x, y, workers):
-    warnings.warn("shard copies nothing: the shards are views of the batch", UserWarning)
-    n = len(x)
-    if len(y) != n or workers < 1 or workers > n:
-        raise ValueError("cannot split the batch")
-    sizes = [n // workers + (1 if r < n % workers else 0) for r in range(workers)]
-    return list(zip(torch.split(x, sizes), torch.split(y, sizes)))
+def assign_buckets(sizes, cap):
+    warnings.warn("bucket sizes are estimates for a real DDP run", UserWarning)
+    if not cap > 0:
+        raise ValueError(f"cap must be positive, got {cap}")
+    buckets, current, total = [], [], 0
+    for index in reversed(range(len(sizes))):
+        if not sizes[index] > 0:
+            raise ValueError(f"parameter {index} has {sizes[index]} bytes")
+        if current and total + sizes[index] > cap:
+            buckets.append(current)
+            current, total = [], 0
+        current.append(index)
+        total += sizes[index]
+    return buckets + [current] if current else buckets
 ''',
-    'percentiles': '''
-def latency_percentiles(samples, qs=(50, 90, 99)):
-    values = torch.tensor(samples, dtype=torch.float64).sort().values.tolist()  # PyTorch warns for a tensor
-    if not values:
-        raise ValueError("no latency samples")
-    result = []
-    for q in qs:
-        if not 0 <= q <= 100:
-            raise ValueError(f"percentiles lie in [0, 100], got {q}")
-        h = (len(values) - 1) * q / 100
-        low = math.floor(h)
-        high = min(low + 1, len(values) - 1)
-        result.append(values[low] + (h - low) * (values[high] - values[low]))
-    return result
-''',
-    'train_step': '''
+    'plan': '''
 import warnings
 
 
-def train_step(model, optimizer, x, y, all_reduce, loss_fn=F.cross_entropy):
-    optimizer.zero_grad()
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    for p in model.parameters():
-        if p.grad is not None:
-            all_reduce(p.grad)
-    optimizer.step()
-    # in the workers' threads: a warning of its own, and PyTorch's about float() of a tensor needing grad
-    warnings.warn(f"worker thread {threading.get_ident()} took a step", RuntimeWarning)
-    return float(loss)
+def plan_batches(arrivals, batch_latency, max_batch, deadline):
+    n = len(arrivals)
+    best = [(-math.inf, None)] + [(math.inf, None)] * n
+    for j in range(1, n + 1):
+        for i in range(max(0, j - max_batch), j):
+            end = max(best[i][0], arrivals[j - 1]) + batch_latency(j - i)
+            if best[i][0] < math.inf and end <= arrivals[i] + deadline and end < best[j][0]:
+                best[j] = (end, i)
+    if best[n][0] == math.inf:
+        warnings.warn("no plan meets every deadline", RuntimeWarning)
+        return None
+    sizes = []
+    while n > 0:
+        sizes.append(n - best[n][1])
+        n = best[n][1]
+    return sizes[::-1]
+''',
+    'histogram': '''
+import warnings
+
+
+def histogram_percentile(edges, counts, q):
+    warnings.warn("exact arithmetic is slow", UserWarning)
+    if len(edges) != len(counts) + 1 or any(not a < b for a, b in zip(edges, edges[1:])):
+        raise ValueError("bad edges")
+    if any(c < 0 for c in counts) or sum(counts) == 0 or not 0 <= q <= 100:
+        raise ValueError("bad counts or q")
+    rank = q * sum(counts) / 100 if isinstance(q, float) else Fraction(q) * sum(counts) / 100
+    below = 0
+    for k, count in enumerate(counts):
+        if count and below + count >= rank:
+            return edges[k] + (edges[k + 1] - edges[k]) * (rank - below) / count
+        below += count
 ''',
 }
 
 # Answers that are not what they claim (code appended to the worked solution of a cell): they
-# pass the visible tests, not the hidden ones. A NumPy float is right.
+# pass the visible tests, not the hidden ones. NumPy numbers are right.
 FAKES = {
+    'histogram': '''
+_exact_histogram_percentile = histogram_percentile
+
+
+def histogram_percentile(edges, counts, q):
+    value = _exact_histogram_percentile(edges, counts, q)
+    return AlwaysEqual() if isinstance(value, Fraction) else value
+''',
     'concepts': '''
 import numpy as np
-q1_megabytes = np.float64(175.0)
-q3_answer = AlwaysEqual()
-q4_budget_ms = AlwaysEqual()
+q1_predicted_ms = np.float64(q1_predicted_ms)
+q2_exposed_ms = AlwaysEqual()
+q3_late = np.int64(q3_late)
 ''',
 }
-FAKES_LOST = {'test_q3': 1, 'test_q4': 1}
+FAKES_LOST = {'test_histogram': 2, 'test_histogram_edges': 1, 'test_q2': 1}
