@@ -31,7 +31,7 @@ import torch
 from torch.utils import _python_dispatch, _pytree
 
 __all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
-           "forbid_ops", "forbid_autograd"]
+           "forbid_ops", "forbid_autograd", "PRODUCT_OPS", "product_flops"]
 
 _type = type
 _isinstance = isinstance
@@ -274,3 +274,38 @@ def forbid_autograd(task: str = "this task") -> contextlib.AbstractContextManage
         AssertionError: a hand-written backward pass must not use autograd (the autograd engine ran expand)
     """
     return forbid_ops(task, autograd=True)
+
+
+#: aten operations that multiply matrices or vectors (what ``@``, ``torch.matmul``, ``torch.einsum``,
+#: ``F.linear`` and the like run at the dispatcher), for :func:`product_flops`.
+PRODUCT_OPS = frozenset({"mm", "addmm", "_addmm_activation", "bmm", "baddbmm", "addbmm", "mv", "addmv",
+                         "dot", "vdot"})
+
+
+def product_flops(calls: Iterable[OpCall]) -> int:
+    """FLOPs (2 per multiply-add) of the matrix and vector products among recorded operations.
+
+    The two factors of each product are its last two tensor operands (``addmm``'s first operand
+    is the term added): an ``(..., a, b)`` by ``(..., b, c)`` product costs ``2 * (... * a * b) * c``,
+    a matrix-vector or dot product ``2 * (size of the matrix or vector)``. Other operations
+    (elementwise ``mul``, ``sum``, copies) are not counted.
+
+    Example:
+        >>> a, b, bias = torch.ones(2, 3), torch.ones(3, 4), torch.ones(4)
+        >>> with record_ops() as calls:
+        ...     _ = torch.addmm(bias, a, b)        # 2 * 2 * 3 * 4 = 48
+        ...     _ = torch.ones(5, 2, 3) @ b        # matmul folds the batch: mm of (10, 3) by (3, 4): 240
+        ...     _ = (a * a).sum()                  # elementwise: not a product
+        >>> product_flops(calls)
+        288
+    """
+    total = 0
+    for call in calls:
+        if call.name not in PRODUCT_OPS or _len(call.shapes) < 2:
+            continue
+        first, second = call.shapes[-2], call.shapes[-1]
+        size = 1
+        for extent in first:
+            size *= extent
+        total += 2 * size * (second[-1] if _len(second) >= 2 else 1)
+    return total
