@@ -464,6 +464,8 @@ def trace_simulator():
         from numba.cuda import types as numba_types
         from numba.cuda.np import numpy_support
 
+        if _isinstance(shape, int) and shape == 0:  # dynamic shared memory: numba's own, not recorded
+            return original_array(self, shape, dtype, alignment)
         if _isinstance(dtype, numba_types.Type):
             dtype = numpy_support.as_dtype(dtype)
         caller = sys._getframe(1)
