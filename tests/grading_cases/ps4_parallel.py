@@ -166,3 +166,64 @@ q3_late = np.int64(q3_late)
 ''',
 }
 FAKES_LOST = {'test_histogram': 2, 'test_histogram_edges': 1, 'test_q2': 1}
+
+# Shortcuts through code that the lessons, dlparallel or PyTorch show, each in place of one worked
+# answer (tests/test_ps4_parallel_shortcuts.py runs them without nbgrader): name -> (grade id of
+# the answer cell, code), and the graded tests each must fail (later answers that use the
+# shortcut fail with it).
+SHORTCUTS = {
+    'pytorch_bucket_assignment': ('buckets', PARTIAL['buckets']),
+    'lesson05_one_flat_all_reduce': ('bucketed', """
+def bucketed_all_reduce(grads, cap, all_reduce):
+    flat = torch.cat([g.flatten() for g in grads])
+    all_reduce(flat)
+    offset = 0
+    with torch.no_grad():
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+    return [list(range(len(grads) - 1, -1, -1))]
+"""),
+    'library_step_time': ('step_end', """
+def step_end_time(sizes, ready, cap, world_size, alpha, beta):
+    if not sizes:
+        return 0.0
+    return dp.parallel.data_parallel_step_time(max(ready), sum(sizes), world_size, beta, alpha)
+"""),
+    'one_world_size_fit': ('fit', """
+def fit_ring_model(world_sizes, message_bytes, seconds):
+    design = np.stack([np.ones(len(seconds)), np.asarray(message_bytes, dtype=float)], 1)
+    (alpha, inverse_beta), *_ = np.linalg.lstsq(design, np.asarray(seconds, dtype=float), rcond=None)
+    return float(alpha), float(1 / inverse_beta)
+"""),
+    'lesson06_server': ('max_wait', PARTIAL['max_wait']),
+    'lesson06_largest_batch': ('plan', """
+def plan_batches(arrivals, batch_latency, max_batch, deadline):
+    best = None
+    for b in range(1, max_batch + 1):
+        if batch_latency(b) > deadline:
+            break
+        best = b
+    if best is None:
+        return None
+    n = len(arrivals)
+    return [best] * (n // best) + ([n % best] if n % best else [])
+"""),
+    'numpy_interp': ('histogram', PARTIAL['histogram']),
+    'dp_percentiles': ('histogram', """
+def histogram_percentile(edges, counts, q):
+    middles = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    return dp.percentiles([m for m, c in zip(middles, counts) for _ in range(c)], qs=(q,))[q]
+"""),
+}
+SHORTCUTS_LOST = {
+    'pytorch_bucket_assignment': ['test_buckets', 'test_buckets_edges', 'test_bucketed_calls', 'test_bucketed_ranks',
+                                  'test_step_end', 'test_step_end_edges', 'test_q2'],
+    'lesson05_one_flat_all_reduce': ['test_bucketed_calls', 'test_bucketed_ranks'],
+    'library_step_time': ['test_step_end', 'test_step_end_edges', 'test_q2'],
+    'one_world_size_fit': ['test_fit', 'test_fit_degenerate', 'test_q1'],
+    'lesson06_server': ['test_max_wait', 'test_q3'],
+    'lesson06_largest_batch': ['test_plan', 'test_plan_large'],
+    'numpy_interp': ['test_histogram', 'test_histogram_edges'],
+    'dp_percentiles': ['test_histogram', 'test_histogram_edges'],
+}
