@@ -40,7 +40,7 @@ from . import checks, sandbox
 __all__ = ["GradingIntegrityError", "seal", "verify", "WATCHED_MODULES"]
 
 WATCHED_MODULES = ("builtins", "math", "operator", "copy", "contextlib", "functools", "importlib",
-                   "statistics", "threading", "numpy", "numpy.testing", "numpy.linalg", "torch",
+                   "statistics", "fractions", "threading", "numpy", "numpy.testing", "numpy.linalg", "torch",
                    "torch.nn.functional", "torch.testing", "torch.autograd", "torch.func", "torch.linalg",
                    "torch.overrides", "torch.optim")
 _CHECK_NAMES = tuple(checks.__all__)
