@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What `make lab` installs (the course, as a student has it) and what `make test` adds (test tools).
+COURSE_STAMP := $(VENV)/.installed-course
+STAMP := $(VENV)/.installed-test
 # Extra flags for pip, e.g. PIP_FLAGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_FLAGS ?=
 LAB_PORT ?= 8888
@@ -17,7 +19,7 @@ GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
 GPU_WHEELS := nbval ipykernel nbclient ipywidgets numpy==2.4.6
 
-.PHONY: install browser lab test lessons release solutions autograde feedback export gpu-check gpu-wheels clean
+.PHONY: install browser lab test lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 # The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
@@ -26,12 +28,16 @@ NBGRADER := $(NB_ENV) $(BIN)/nbgrader
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(COURSE_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course]'
+	touch $@
+
+$(STAMP): $(COURSE_STAMP)
 	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course,test]'
 	touch $@
 
-lab: $(STAMP)
+lab: $(COURSE_STAMP)
 	cd "$(LAB_ROOT)" && $(NB_ENV) $(abspath $(BIN))/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) \
 	    --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/lessons $(LAB_ARGS)
 
@@ -51,24 +57,28 @@ test: $(STAMP) browser
 	    --nbval lessons --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg
 
 # Re-execute every lesson in place, so that its committed outputs are this code's outputs.
-lessons: $(STAMP)
+lessons: $(COURSE_STAMP)
 	$(NB_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace lessons/*.ipynb
 
 # Instructor's pipeline (see the README): nbgrader with this repository as the course directory.
-release: $(STAMP)
+release: $(COURSE_STAMP)
 	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force && \
 	    $(NBGRADER) release_assignment $$a --force || exit 1; done
 
-solutions: $(STAMP)
+solutions: $(COURSE_STAMP)
 	$(BIN)/python -m dlparallel.grading solutions
 
-autograde: $(STAMP)
+# What students receive (see the README): dist/student/, from the lessons and the release.
+student: release
+	$(BIN)/python -m dlparallel.grading student --out dist/student --replace
+
+autograde: $(COURSE_STAMP)
 	$(NB_ENV) $(BIN)/python -m dlparallel.grading autograde $(ASSIGNMENTS)
 
-feedback: $(STAMP)
+feedback: $(COURSE_STAMP)
 	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_feedback $$a --force || exit 1; done
 
-export: $(STAMP)
+export: $(COURSE_STAMP)
 	$(NBGRADER) export --to grades.csv
 
 gpu-check:
@@ -81,4 +91,4 @@ gpu-wheels:
 	    -d .whl $(GPU_WHEELS)
 
 clean:
-	rm -rf $(VENV) .whl .gpu-out
+	rm -rf $(VENV) .whl .gpu-out dist

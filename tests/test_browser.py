@@ -15,12 +15,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, Error, Page, sync_playwright
 
 from dlparallel.grading.solutions import with_answers, worked_answers
+from servers import free_port, stop_process_group, wait_for_jupyter
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
@@ -38,7 +35,6 @@ PROBLEM_SET = "ps1_backprop"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 800}
-SERVER_START_S = 90
 PLOT_DRAW_MS = 30_000
 
 pytestmark = pytest.mark.browser
@@ -76,47 +72,6 @@ def _chromium() -> str | None:
     return os.environ.get("CHROMIUM") or shutil.which("chromium")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _log_tail(log: Path, lines: int = 40) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _wait_for_server(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"`make lab` exited with {process.returncode}:\n{_log_tail(log)}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"JupyterLab did not answer at {url} within {SERVER_START_S} s:\n{_log_tail(log)}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop `make lab` and all it started (its process group), SIGTERM first so that JupyterLab
-    shuts its kernels down, and wait until the group is gone."""
-    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            process.poll()
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the whole run (Debian's, never a downloaded one)."""
@@ -148,11 +103,11 @@ def serve(root: Path, work: Path) -> Iterator[Lab]:
     for name, text in USER_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(text)
-    port = _free_port()
+    port = free_port()
     flags = ["--no-browser", "--ip=127.0.0.1", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
              "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
              f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={work / 'workspaces'}"]
-    command = ["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", "lab",
+    command = ["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed-course", "lab",
                f"BIN={Path(sys.executable).parent}", f"LAB_PORT={port}", f"LAB_ROOT={root}",
                f"LAB_ARGS={' '.join(flags)}"]
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
@@ -162,10 +117,10 @@ def serve(root: Path, work: Path) -> Iterator[Lab]:
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for_server(url, process, log)
+        wait_for_jupyter(url, process, log)
         yield Lab(url, root)
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 @pytest.fixture

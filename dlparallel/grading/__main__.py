@@ -1,4 +1,4 @@
-"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT...``."""
+"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | student``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .autograde import autograde, format_summary
 from .solutions import write_solutions
+from .student_edition import ReleaseMissingError, build_student_edition
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="an nbgrader option for this run, e.g. GuardedExecute.timeout=30 (repeatable)")
     grade.add_argument("--root", default=".", help="the course directory")
+    student = commands.add_parser("student", help="build the student edition from the lessons and release/")
+    student.add_argument("--out", default="dist/student")
+    student.add_argument("--replace", action="store_true", help="delete and rebuild an existing edition")
     args = parser.parse_args(argv)
+
+    if args.command == "student":
+        try:
+            files = build_student_edition(".", args.out, replace=args.replace)
+        except (ReleaseMissingError, FileExistsError) as error:
+            parser.error(str(error))
+        print(f"wrote the student edition to {args.out}: {len(files)} files")
+        return 0
 
     if args.command == "solutions":
         for path in write_solutions(args.source, args.out):

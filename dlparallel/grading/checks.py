@@ -31,7 +31,8 @@ import torch
 from torch.utils import _python_dispatch, _pytree
 
 __all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
-           "forbid_ops", "forbid_autograd", "forbid_autodiff"]
+           "forbid_ops", "forbid_autograd", "PRODUCT_OPS", "product_flops", "LaunchSpy", "trace_simulator",
+           "forbid_autodiff"]
 
 _type = type
 _isinstance = isinstance
@@ -274,6 +275,280 @@ def forbid_autograd(task: str = "this task") -> contextlib.AbstractContextManage
         AssertionError: a hand-written backward pass must not use autograd (the autograd engine ran expand)
     """
     return forbid_ops(task, autograd=True)
+
+
+#: aten operations that multiply matrices or vectors (what ``@``, ``torch.matmul``, ``torch.einsum``,
+#: ``F.linear`` and the like run at the dispatcher), for :func:`product_flops`.
+PRODUCT_OPS = frozenset({"mm", "addmm", "_addmm_activation", "bmm", "baddbmm", "addbmm", "mv", "addmv",
+                         "dot", "vdot"})
+
+
+def product_flops(calls: Iterable[OpCall]) -> int:
+    """FLOPs (2 per multiply-add) of the matrix and vector products among recorded operations.
+
+    The two factors of each product are its last two tensor operands (``addmm``'s first operand
+    is the term added): an ``(..., a, b)`` by ``(..., b, c)`` product costs ``2 * (... * a * b) * c``,
+    a matrix-vector or dot product ``2 * (size of the matrix or vector)``. Other operations
+    (elementwise ``mul``, ``sum``, copies) are not counted.
+
+    Example:
+        >>> a, b, bias = torch.ones(2, 3), torch.ones(3, 4), torch.ones(4)
+        >>> with record_ops() as calls:
+        ...     _ = torch.addmm(bias, a, b)        # 2 * 2 * 3 * 4 = 48
+        ...     _ = torch.ones(5, 2, 3) @ b        # matmul folds the batch: mm of (10, 3) by (3, 4): 240
+        ...     _ = (a * a).sum()                  # elementwise: not a product
+        >>> product_flops(calls)
+        288
+    """
+    total = 0
+    for call in calls:
+        if call.name not in PRODUCT_OPS or _len(call.shapes) < 2:
+            continue
+        first, second = call.shapes[-2], call.shapes[-1]
+        size = 1
+        for extent in first:
+            size *= extent
+        total += 2 * size * (second[-1] if _len(second) >= 2 else 1)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels written with numba-cuda: which launches ran, and what each simulated thread did.
+# numba is imported only inside these helpers: importing it here, when the grading kernel is
+# sealed, would happen before a notebook can ask for numba's CUDA simulator.
+
+
+def _launch_dims(value: object) -> tuple[int, int, int]:
+    dims = _tuple(value) if _isinstance(value, (_tuple, list)) else (value,)
+    return _tuple(int(d) for d in dims) + (1,) * (3 - _len(dims))
+
+
+class LaunchSpy:
+    """Stands in for a ``@cuda.jit`` kernel in a notebook's namespace and records every launch.
+
+    ``spy[blocks, threads](*args)`` records ``(blocks, threads)``, each as an (x, y, z) triple,
+    in ``spy.launches``, then launches ``stand_in`` (a kernel of the same signature; by default
+    the spied kernel itself) with that configuration, or nothing at all with ``run=False``. A
+    stand-in that computes something else shows whether a launcher returns what its launches
+    computed or got its result another way. Inside :func:`trace_simulator`, ``trace=`` records
+    what each launch does to its array arguments (see :meth:`__getitem__`).
+
+    Example:
+        >>> spy = LaunchSpy(None, run=False)
+        >>> spy[4, (8, 2)](1, 2, 3)
+        >>> spy.launches
+        [((4, 1, 1), (8, 2, 1))]
+        >>> spy.check_launches([(4, (8, 2))], what="my launcher")
+        >>> spy.check_launches([(4, (8, 2)), (1, 8)], what="my launcher")
+        Traceback (most recent call last):
+        ...
+        AssertionError: my launcher must launch the kernel 2 time(s), it launched it 1 time(s)
+    """
+
+    def __init__(self, kernel: object, *, run: bool = True, stand_in: object = None,
+                 trace: KernelTrace | None = None) -> None:
+        self.kernel, self.run, self.launches, self.trace = kernel, run, [], trace
+        self.stand_in = kernel if stand_in is None else stand_in
+
+    def __getitem__(self, config):
+        config = config if _isinstance(config, _tuple) else (config,)
+        if _len(config) < 2:
+            raise AssertionError("a kernel launch must name blocks and threads: kernel[blocks, threads](...)")
+        self.launches.append((_launch_dims(config[0]), _launch_dims(config[1])))
+        if not self.run:
+            return lambda *args: None
+        launch, trace, number = self.stand_in[config], self.trace, _len(self.launches)
+        if trace is None:
+            return launch
+
+        def watched(*args):
+            # Array arguments (NumPy arrays, or CPU tensors as views of their memory) are recorded as
+            # "launch <number> argument <position>", counted from 1 and 0.
+            arrays = [_detach(a).numpy() if _type(a) is _Tensor else a for a in args]
+            return launch(*(trace.watch(a, f"launch {number} argument {k}") if _isinstance(a, numpy.ndarray)
+                            else a for k, a in enumerate(arrays)))
+        return watched
+
+    def check_launches(self, expected: list, *, what: str = "the launcher") -> None:
+        """Assert the launches were exactly ``expected``: a list of ``(blocks, threads)`` in order."""
+        if _len(self.launches) != _len(expected):
+            raise AssertionError(f"{what} must launch the kernel {_len(expected)} time(s), "
+                                 f"it launched it {_len(self.launches)} time(s)")
+        for number, ((grid, block), (want_grid, want_block)) in enumerate(_zip(self.launches, expected)):
+            for got, want, name in [(grid, _launch_dims(want_grid), "blocks per grid"),
+                                    (block, _launch_dims(want_block), "threads per block")]:
+                if got != want:
+                    raise AssertionError(f"{what}: launch {number + 1} has {got} {name} (x, y, z), "
+                                         f"expected {want}")
+
+
+class Access(_tuple):
+    """One element access seen by :func:`trace_simulator`: ``(memory, kind, block, thread, index,
+    barriers)``; ``kind`` is ``"read"`` or ``"write"``, ``block`` and ``thread`` are (x, y, z),
+    ``index`` the element's index tuple, ``barriers`` how many ``cuda.syncthreads()`` that
+    thread had passed before the access."""
+
+    __slots__ = ()
+    memory = property(lambda self: self[0])
+    kind = property(lambda self: self[1])
+    block = property(lambda self: self[2])
+    thread = property(lambda self: self[3])
+    index = property(lambda self: self[4])
+    barriers = property(lambda self: self[5])
+
+
+def _element_index(index: object, shape: tuple[int, ...]) -> tuple:
+    items = index if _isinstance(index, _tuple) else (index,)
+    if _len(items) != _len(shape) or not all(_isinstance(i, (int, numpy.integer)) for i in items):
+        return ("not one element", repr(index))
+    return _tuple(int(i) % s if s else int(i) for i, s in _zip(items, shape))
+
+
+class KernelTrace:
+    """What kernels launched in numba's CUDA simulator did, recorded by :func:`trace_simulator`.
+
+    ``accesses``: every :class:`Access` to a watched global array (see :meth:`watch`) or to a
+    shared array; ``shared_arrays``: ``(name, shape, dtype)`` of each ``cuda.shared.array``
+    allocated (named ``"shared 0"``, ``"shared 1"``, ... per launch and block); ``barriers``:
+    ``(block, thread) -> number of cuda.syncthreads() calls``.
+    """
+
+    def __init__(self) -> None:
+        self.accesses: list[Access] = []
+        self.shared_arrays: list[tuple[str, tuple, object]] = []
+        self.barriers: dict[tuple, int] = {}
+        self._lock = __import__("threading").Lock()
+
+    def _record(self, memory: str, kind: str, index: tuple) -> None:
+        import threading
+
+        thread = threading.current_thread()
+        block, position = getattr(thread, "blockIdx", None), getattr(thread, "threadIdx", None)
+        if block is None:  # touched outside a kernel (by the test itself): not recorded
+            return
+        key = (_tuple(block), _tuple(position))
+        with self._lock:
+            self.accesses.append(Access((memory, kind, key[0], key[1], index, self.barriers.get(key, 0))))
+
+    def watch(self, array: numpy.ndarray, name: str):
+        """``array`` wrapped so that the kernel's reads and writes of it are recorded as ``name``;
+        pass the result to the kernel in place of the array (simulator only)."""
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+        trace, shape = self, _tuple(array.shape)
+
+        class Watched(FakeCUDAArray):
+            def __getitem__(self, index):
+                trace._record(name, "read", _element_index(index, shape))
+                return super().__getitem__(index)
+
+            def __setitem__(self, index, value):
+                trace._record(name, "write", _element_index(index, shape))
+                return super().__setitem__(index, value)
+
+        return Watched(array)
+
+    def of(self, memory: str, kind: str | None = None) -> list[Access]:
+        """The accesses to ``memory`` (``kind`` ``"read"`` or ``"write"``, or both when None)."""
+        return [a for a in self.accesses if a.memory == memory and (kind is None or a.kind == kind)]
+
+    def counts(self, memory: str, kind: str) -> dict[tuple, int]:
+        """index -> how many times ``memory`` was accessed there (by ``kind``)."""
+        counted: dict[tuple, int] = {}
+        for access in self.of(memory, kind):
+            counted[access.index] = counted.get(access.index, 0) + 1
+        return counted
+
+
+@contextlib.contextmanager
+def trace_simulator():
+    """Record what kernels launched inside the block do in numba's CUDA simulator, thread by thread.
+
+    Yields a :class:`KernelTrace`. Inside the block every ``cuda.shared.array`` a kernel
+    allocates records its element reads and writes, every ``cuda.syncthreads()`` is counted per
+    thread, and arrays passed through ``trace.watch`` record theirs. Only kernels that the
+    simulator runs are recorded: those of a notebook started with ``NUMBA_ENABLE_CUDASIM=1``, or
+    made with ``numba.cuda.simulator.jit`` as below (which works on any machine).
+
+    Example:
+        >>> from numba import cuda, float32
+        >>> from numba.cuda import simulator
+        >>> @simulator.jit
+        ... def double(x):
+        ...     buffer = cuda.shared.array(4, float32)
+        ...     t = cuda.threadIdx.x
+        ...     buffer[t] = x[t]
+        ...     cuda.syncthreads()
+        ...     x[t] = 2 * buffer[3 - t]
+        >>> x = numpy.arange(4, dtype=numpy.float32)
+        >>> with trace_simulator() as trace:
+        ...     double[1, 4](trace.watch(x, "x"))
+        >>> x.tolist(), trace.shared_arrays, set(trace.barriers.values())
+        ([6.0, 4.0, 2.0, 0.0], [('shared 0', (4,), dtype('float32'))], {1})
+        >>> sorted(trace.counts("x", "write").items())
+        [((0,), 1), ((1,), 1), ((2,), 1), ((3,), 1)]
+        >>> [a.barriers for a in trace.of("shared 0", "read")]
+        [1, 1, 1, 1]
+    """
+    import sys
+
+    from numba.cuda.simulator import kernel as simulated, kernelapi
+
+    trace = KernelTrace()
+
+    def shared_array(self, shape, dtype, alignment=None):
+        from numba.cuda import types as numba_types
+        from numba.cuda.np import numpy_support
+
+        if _isinstance(shape, int) and shape == 0:  # dynamic shared memory: numba's own, not recorded
+            return original_array(self, shape, dtype, alignment)
+        if _isinstance(dtype, numba_types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)  # one array per line, as numba's own
+        allocations = self.__dict__.setdefault("_traced_allocations", {})
+        with trace._lock:
+            if key not in allocations:
+                name = f"shared {_len(allocations)}"
+                full_shape = _tuple(shape) if _isinstance(shape, (_tuple, list)) else (shape,)
+                allocations[key] = _traced_shared(numpy.zeros(full_shape, dtype), trace, name)
+                trace.shared_arrays.append((name, full_shape, numpy.dtype(dtype)))
+        return allocations[key]
+
+    def syncthreads(self):
+        key = (_tuple(self.blockIdx), _tuple(self.threadIdx))
+        with trace._lock:
+            trace.barriers[key] = trace.barriers.get(key, 0) + 1
+        return original_sync(self)
+
+    original_array, original_sync = kernelapi.FakeCUDAShared.array, simulated.BlockThread.syncthreads
+    kernelapi.FakeCUDAShared.array, simulated.BlockThread.syncthreads = shared_array, syncthreads
+    try:
+        yield trace
+    finally:
+        kernelapi.FakeCUDAShared.array, simulated.BlockThread.syncthreads = original_array, original_sync
+
+
+class _TracedShared(numpy.ndarray):
+    """A simulated shared array that records element accesses (made by :func:`trace_simulator`)."""
+
+    def __getitem__(self, index):
+        trace = getattr(self, "_trace", None)
+        if trace is not None:
+            trace._record(self._name, "read", _element_index(index, self.shape))
+        return numpy.ndarray.__getitem__(self, index)
+
+    def __setitem__(self, index, value):
+        trace = getattr(self, "_trace", None)
+        if trace is not None:
+            trace._record(self._name, "write", _element_index(index, self.shape))
+        return numpy.ndarray.__setitem__(self, index, value)
+
+
+def _traced_shared(array: numpy.ndarray, trace: KernelTrace, name: str) -> _TracedShared:
+    traced = array.view(_TracedShared)
+    traced._trace, traced._name = trace, name
+    return traced
 
 
 # Forward-mode automatic differentiation (torch.func.jvp, torch.func.jacfwd,

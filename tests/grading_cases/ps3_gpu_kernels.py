@@ -2,153 +2,142 @@
 
 # Answers replaced by wrong ones (grade_id of the answer cell -> the student's code).
 PARTIAL = {
-    'saxpy': '''
-def blocks_for(n, threads_per_block):
-    return (n + threads_per_block - 1) // threads_per_block
-
-
+    'reduce': '''
 @cuda.jit
-def saxpy_kernel(a, x, y, out):
-    i = cuda.grid(1)
-    if i < x.shape[0]:
-        out[i] = a * x[i] + y[i]
+def block_sum_kernel(x, partial):
+    cache = cuda.shared.array(THREADS, float32)
+    t = cuda.threadIdx.x
+    acc = float32(0.0)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        acc += x[i]
+    cache[t] = acc
+    cuda.syncthreads()
+    s = 1
+    while s < THREADS:
+        if t % (2 * s) == 0:
+            cache[t] += cache[t + s]
+        cuda.syncthreads()
+        s *= 2
+    if t == 0:
+        partial[cuda.blockIdx.x] = cache[0]
 
 
-def saxpy(a, x, y, threads_per_block=32, blocks=None):
+def reduce_sum(x, blocks=None):
+    n = x.shape[0]
     if blocks is None:
-        blocks = blocks_for(len(x), threads_per_block)
-    out = np.zeros(len(x), dtype=np.float32)
-    saxpy_kernel[blocks, threads_per_block](a, x.numpy(), y.numpy(), out)
-    return torch.from_numpy(out)
+        blocks = (n + THREADS - 1) // THREADS
+    partial = np.empty(blocks, dtype=np.float32)
+    block_sum_kernel[blocks, THREADS](x.numpy(), partial)
+    return float(partial.sum())
 ''',
-    'naive': '''
+    'transpose': '''
 @cuda.jit
-def matmul_naive_kernel(a, b, c):
-    row, col = cuda.grid(2)
-    if row < c.shape[0] and col < c.shape[1]:
-        total = 0.0
-        for i in range(a.shape[1]):
-            total += a[row, i] * b[i, col]
-        c[row, col] = total
+def transpose_kernel(a, out):
+    col, row = cuda.grid(2)
+    if row < a.shape[0] and col < a.shape[1]:
+        out[col, row] = a[row, col]
 
 
-def matmul_naive(a, b, block=8):
-    m, n = a.shape[0], b.shape[1]
-    c = np.zeros((m, n), dtype=np.float32)
-    matmul_naive_kernel[(blocks_for(n, block), blocks_for(m, block)), (block, block)](a.numpy(), b.numpy(), c)
-    return torch.from_numpy(c)
+def transpose(a):
+    m, n = a.shape
+    out = np.empty((n, m), dtype=np.float32)
+    transpose_kernel[((n + TILE - 1) // TILE, (m + TILE - 1) // TILE), (TILE, TILE)](a.numpy(), out)
+    return a.T.contiguous()
 ''',
-    'tiled': '''
-@cuda.jit
-def matmul_tiled_kernel(a, b, c):
-    sa = cuda.shared.array((TILE, TILE), float32)
-    sb = cuda.shared.array((TILE, TILE), float32)
-    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-    row, col = cuda.blockIdx.y * TILE + ty, cuda.blockIdx.x * TILE + tx
-    total = float32(0.0)
-    for p in range((a.shape[1] + TILE - 1) // TILE):
-        if row < a.shape[0] and p * TILE + tx < a.shape[1]:
-            sa[ty, tx] = a[row, p * TILE + tx]
-        if p * TILE + ty < b.shape[0] and col < b.shape[1]:
-            sb[ty, tx] = b[p * TILE + ty, col]
-        cuda.syncthreads()
-        for i in range(TILE):
-            total += sa[ty, i] * sb[i, tx]
-        cuda.syncthreads()
-    if row < c.shape[0] and col < c.shape[1]:
-        c[row, col] = total
+    'sectors': '''
+def warp_sectors(addresses, size=4):
+    return len({a // 32 for a in addresses if a is not None})
 
 
-def matmul_tiled(a, b):
-    m, n = a.shape[0], b.shape[1]
-    c = np.zeros((m, n), dtype=np.float32)
-    matmul_tiled_kernel[(blocks_for(n, TILE), blocks_for(m, TILE)), (TILE, TILE)](a.numpy(), b.numpy(), c)
-    return torch.from_numpy(c)
+def load_efficiency(addresses, size=4):
+    active = [a for a in addresses if a is not None]
+    return len(active) * size / (32 * warp_sectors(addresses, size))
 ''',
-    'reads': '''
-def global_reads_naive(m, n, k):
-    return 2 * m * n * k
-
-
-def global_reads_tiled(m, n, k, tile):
-    return 2 * m * n * k // tile
-''',
-    'concepts': '''q1_warps = 4
-q2_answer = "a"
-q3_answer = "b"
-q4_occupancy = 1.0''',
+    'concepts': '''q1_warps = 7
+q2_occupancy = 0.75
+q3_occupancy = 0.3125
+q4_sectors = 512
+q5_interleaved = 47
+q6_sequential = 12''',
 }
-# The SAXPY kernel has no grid-stride loop (a grid smaller than n leaves elements unwritten); the
-# naive kernel takes row from x, so wider-than-tall grids miss columns; the tiled kernel never stores
-# zeros past the edges, so stale tiles from the previous phase leak into the sums; the tiled read
-# count is only right when the tile divides m and n; q1 rounds the warps down, q4 ignores the
-# shared-memory limit.
-LOST = {'test_saxpy_kernel': 2, 'test_naive_matmul': 2, 'test_naive_kernel_bounds': 1,
-        'test_tiled_any_shape': 2, 'test_reads_tiled': 2, 'test_q1': 1, 'test_q4': 1}
+# The tree is the interleaved one (right sums, divergent warps); reduce_sum adds the partial sums
+# with NumPy after one launch; the transpose kernel is the naive one (right values, uncoalesced
+# writes, no shared memory) and its launcher returns PyTorch's transpose (the forbidden
+# shortcut: it loses the launcher's point although the values are right); warp_sectors forgets that an access can straddle two sectors and
+# load_efficiency counts a broadcast's bytes once per thread; q1 rounds the warps down, q4 counts
+# the tiled transpose's sectors.
+LOST = {'test_block_sum_tree': 2, 'test_reduce_sum': 2, 'test_transpose_coalesced': 2, 'test_transpose_launcher': 1,
+        'test_warp_sectors_edges': 1, 'test_load_efficiency': 1, 'test_q1': 1, 'test_q4': 1}
 
 # Right answers that write warnings to stderr while the test cells run them.
 NOISY = {
-    'saxpy': '''
+    'sectors': '''
 import warnings
 
 
-def blocks_for(n, threads_per_block):
-    return -(-n // threads_per_block)
+def warp_sectors(addresses, size=4):
+    warnings.warn("warp_sectors assumes sectors of 32 bytes", UserWarning)
+    spans = [np.arange(a, a + size) // 32 for a in addresses if a is not None]
+    return len(np.unique(np.concatenate(spans))) if spans else 0
 
 
-@cuda.jit
-def saxpy_kernel(a, x, y, out):
-    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-        out[i] = a * x[i] + y[i]
-
-
-def saxpy(a, x, y, threads_per_block=32, blocks=None):
-    warnings.warn("saxpy copies its inputs to NumPy arrays", UserWarning)
-    out = np.empty(len(x), dtype=np.float32)
-    saxpy_kernel[blocks or blocks_for(len(x), threads_per_block), threads_per_block](a, x.numpy(), y.numpy(), out)
-    return torch.tensor(torch.from_numpy(out))  # PyTorch warns: copy-construct from a tensor with clone().detach()
+def load_efficiency(addresses, size=4):
+    wanted = {byte for a in addresses if a is not None for byte in range(a, a + size)}
+    return np.float64(len(wanted)) / (32 * warp_sectors(addresses, size))
 ''',
-    'naive': '''
+    'transpose': '''
 import warnings
 
 from numba.core.errors import NumbaPerformanceWarning
 
 
 @cuda.jit
-def matmul_naive_kernel(a, b, c):
-    col, row = cuda.grid(2)
-    if row < c.shape[0] and col < c.shape[1]:
-        total = float32(0.0)
-        for i in range(a.shape[1]):
-            total += a[row, i] * b[i, col]
-        c[row, col] = total
+def transpose_kernel(a, out):
+    tile = cuda.shared.array((TILE, TILE), float32)
+    tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+    bx, by = cuda.blockIdx.x, cuda.blockIdx.y
+    if by * TILE + ty < a.shape[0] and bx * TILE + tx < a.shape[1]:
+        tile[ty, tx] = a[by * TILE + ty, bx * TILE + tx]
+    cuda.syncthreads()
+    if bx * TILE + ty < out.shape[0] and by * TILE + tx < out.shape[1]:
+        out[bx * TILE + ty, by * TILE + tx] = tile[tx, ty]
 
 
-def matmul_naive(a, b, block=8):
-    m, n = a.shape[0], b.shape[1]
-    grid = (blocks_for(n, block), blocks_for(m, block))
+def transpose(a):
+    m, n = a.shape
+    grid = (-(-n // TILE), -(-m // TILE))
     if grid[0] * grid[1] < 4:  # what numba says on a GPU about a tiny grid
         warnings.warn(NumbaPerformanceWarning(f"Grid size {grid[0] * grid[1]} will likely result in GPU "
                                               "under-utilization due to low occupancy."))
-    c = np.empty((m, n), dtype=np.float32)
-    matmul_naive_kernel[grid, (block, block)](a.numpy(), b.numpy(), c)
-    return torch.from_numpy(c)
+    out = np.empty((n, m), dtype=np.float32)
+    transpose_kernel[grid, (TILE, TILE)](a.numpy(), out)
+    return torch.from_numpy(out)
 ''',
 }
 
 # Answers that are not what they claim (code appended to the worked solution of a cell): they
-# pass the visible tests, not the hidden ones. Counts as a NumPy integer or a float are right.
+# pass the visible tests, not the hidden ones. reduce_sum still launches its kernel twice but
+# returns what NumPy computed (the forbidden shortcut: it loses all the launcher's points).
+# Counts as a float or a NumPy integer are right.
 FAKES = {
-    'reads': '''
-_naive = global_reads_naive
+    'reduce': '''
+_reduce_sum = reduce_sum
 
 
-def global_reads_naive(m, n, k):
-    return float(_naive(m, n, k))
+def reduce_sum(x, blocks=None):
+    _reduce_sum(x, blocks)
+    return float(np.sum(x.numpy(), dtype=np.float64))
+''',
+    'sectors': '''
+_warp_sectors = warp_sectors
+
+
+def warp_sectors(addresses, size=4):
+    return float(_warp_sectors(addresses, size))
 ''',
     'concepts': '''
-q1_warps = np.int64(5)
-q2_answer = AlwaysEqual()
+q1_warps = np.int64(8)
+q5_interleaved = AlwaysEqual()
 ''',
 }
-FAKES_LOST = {'test_q2': 1}
+FAKES_LOST = {'test_reduce_sum': 2, 'test_q5': 1}
