@@ -33,7 +33,7 @@ from torch.utils import _python_dispatch, _pytree
 
 __all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
            "forbid_ops", "forbid_autograd", "PRODUCT_OPS", "product_flops", "LaunchSpy", "trace_simulator",
-           "check_exact"]
+           "check_exact", "forbid_autodiff"]
 
 _type = type
 _isinstance = isinstance
@@ -596,3 +596,68 @@ def check_exact(actual: object, expected: int | fractions.Fraction, *, name: str
     if not (got[0] == want[0] and got[1] == want[1]):
         as_text = lambda parts: _str(parts[0]) if parts[1] == 1 else f"{parts[0]}/{parts[1]}"  # noqa: E731
         raise AssertionError(f"{name} is {as_text(got)}, expected {as_text(want)}")
+
+
+# Forward-mode automatic differentiation (torch.func.jvp, torch.func.jacfwd,
+# torch.autograd.forward_ad) runs no backward pass, so forbid_ops(autograd=True) does not see it:
+# its tangents are computed by ordinary operations (mul, sub, ...). What gives it away is that
+# a dual level is open while those operations run. PyTorch allows one dual level at a time, so
+# trying to open one tells whether another is open.
+_enter_dual_level = torch._C._enter_dual_level
+_exit_dual_level = torch._C._exit_dual_level
+
+
+def _forward_ad_active() -> bool:
+    try:
+        level = _enter_dual_level()
+    except RuntimeError:
+        return True
+    _exit_dual_level(level=level)
+    return False
+
+
+class _ForwardADWatch(_python_dispatch.TorchDispatchMode):
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not self.seen and _forward_ad_active():
+            self.seen.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def forbid_autodiff(task: str, names: Iterable[str] = ()) -> Iterator[list[OpCall]]:
+    """``forbid_ops(task, names, autograd=True)``, and forward-mode automatic differentiation
+    too (``torch.func.jvp``, ``torch.func.jacfwd``, dual tensors of ``torch.autograd.forward_ad``),
+    which runs no backward pass: for tasks that ask for a derivative computed by hand.
+
+    Example:
+        >>> x = torch.randn(3, dtype=torch.float64)
+        >>> with forbid_autodiff("layer_norm_backward"):  # doctest: +ELLIPSIS
+        ...     _ = torch.func.jacfwd(lambda t: (t - t.mean()) * t)(x)
+        Traceback (most recent call last):
+        ...
+        AssertionError: layer_norm_backward must not use autograd (forward-mode AD ran ...)
+        >>> with forbid_autodiff("layer_norm_backward", {"native_layer_norm"}):
+        ...     _ = torch.nn.functional.layer_norm(x, (3,))
+        Traceback (most recent call last):
+        ...
+        AssertionError: layer_norm_backward must not use torch's native_layer_norm (on operands of shape (3,))
+    """
+    seen: list[str] = []
+    watch = _ForwardADWatch(seen)
+    with forbid_ops(task, names, autograd=True) as calls:
+        _push_mode(watch)
+        intact = False
+        try:
+            yield calls
+        finally:
+            intact = _current_mode() is watch
+            if intact:
+                _pop_mode()
+        if not intact:
+            raise AssertionError("the notebook removed the tests' operation recorder")
+        if seen:
+            raise AssertionError(f"{task} must not use autograd (forward-mode AD ran {seen[0]})")
