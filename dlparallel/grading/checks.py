@@ -22,12 +22,16 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy
 import torch
+from torch.utils import _python_dispatch, _pytree
 
-__all__ = ["check_tensor", "check_number", "check_choice", "forbid_autograd"]
+__all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
+           "forbid_ops", "forbid_autograd"]
 
 _type = type
 _isinstance = isinstance
@@ -48,6 +52,12 @@ _to = torch.Tensor.to
 _float64 = torch.float64
 _cpu = torch.device("cpu")
 _no_torch_function = torch._C.DisableTorchFunction
+_frozenset = frozenset
+_push_mode = _python_dispatch._push_mode
+_pop_mode = _python_dispatch._pop_mode
+_current_mode = _python_dispatch._get_current_dispatch_mode
+_current_autograd_node = torch._C._current_autograd_node
+_tree_leaves = _pytree.tree_leaves
 _floating = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Plain numbers: Python's, and NumPy's scalar types (exact types, so no subclass can pose as one).
 _numbers = (int, float, *{numpy.dtype(code).type for code in "bhilqBHILQefdg"})
@@ -144,32 +154,123 @@ def check_choice(actual: object, expected: str, *, options: str, name: str = "an
         raise AssertionError(f"{name} is not the correct choice")
 
 
+def expect_raises(error: type[Exception], fn: Callable, *args: object, what: str | None = None,
+                  **kwargs: object) -> None:
+    """Assert that ``fn(*args, **kwargs)`` raises ``error`` (or a subclass of it).
+
+    Example:
+        >>> expect_raises(ValueError, int, "seven", what='int("seven")')
+        >>> expect_raises(ValueError, int, "7", what='int("7")')
+        Traceback (most recent call last):
+        ...
+        AssertionError: int("7") must raise ValueError, but it returned 7
+    """
+    what = what or f"{getattr(fn, '__name__', 'the function')}{args!r}"
+    try:
+        result = fn(*args, **kwargs)
+    except error:
+        return
+    except Exception as other:
+        raise AssertionError(f"{what} must raise {error.__name__}, but it raised "
+                             f"{_type(other).__name__}: {other}") from None
+    shown = _str(result)
+    raise AssertionError(f"{what} must raise {error.__name__}, but it returned "
+                         f"{shown if _len(shown) <= 60 else shown[:57] + '...'}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpCall:
+    """One PyTorch operation as the dispatcher saw it: the aten name (``"mm"``, ``"tanh_backward"``),
+    the shapes of its tensor operands, and whether the autograd engine ran it in a backward pass."""
+
+    name: str
+    shapes: tuple[tuple[int, ...], ...]
+    by_autograd: bool
+
+
+class _Recorder(_python_dispatch.TorchDispatchMode):
+    def __init__(self, calls: list[OpCall]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        shapes = _tuple(_tuple(leaf.shape) for leaf in _tree_leaves((args, kwargs)) if _isinstance(leaf, _Tensor))
+        self.calls.append(OpCall(func.overloadpacket.__name__, shapes, _current_autograd_node() is not None))
+        return func(*args, **kwargs)
+
+
 @contextlib.contextmanager
-def forbid_autograd(task: str = "this task"):
-    """Inside the block, any use of autograd raises: for tasks that ask for a hand-written backward.
+def record_ops() -> Iterator[list[OpCall]]:
+    """Record every PyTorch operation dispatched inside the block, in order.
+
+    It works below Python, at PyTorch's dispatcher, so references to functions taken before the
+    block, method calls and operators are all seen, and so are the operations the autograd engine
+    runs for ``backward()`` or ``torch.autograd.grad``. Operations run by other threads are not.
+
+    Example:
+        >>> a, b = torch.ones(2, 3), torch.ones(3, 4)
+        >>> with record_ops() as calls:
+        ...     c = (a @ b).relu()
+        >>> [(call.name, call.shapes) for call in calls]
+        [('mm', ((2, 3), (3, 4))), ('relu', ((2, 4),))]
+    """
+    calls: list[OpCall] = []
+    recorder = _Recorder(calls)
+    _push_mode(recorder)
+    intact = False
+    try:
+        yield calls
+    finally:
+        intact = _current_mode() is recorder
+        if intact:
+            _pop_mode()
+    if not intact:
+        raise AssertionError("the notebook removed the tests' operation recorder")
+
+
+def _is_autograd(call: OpCall) -> bool:
+    return call.by_autograd or call.name.endswith("_backward")
+
+
+@contextlib.contextmanager
+def forbid_ops(task: str, names: Iterable[str] = (), *, autograd: bool = False) -> Iterator[list[OpCall]]:
+    """After the block, fail if an operation in ``names`` ran inside it, or (``autograd=True``) if
+    autograd computed a gradient there: the engine ran a backward pass, or an aten ``*_backward``
+    derivative was called directly. Checked by what ran, so no renamed reference escapes it.
+
+    Example:
+        >>> a = torch.ones(4, 4)
+        >>> with forbid_ops("a tiled product", {"mm", "matmul", "bmm"}):
+        ...     c = a[:2, :2] * a[:2, :2]
+        >>> with forbid_ops("a tiled product", {"mm", "matmul", "bmm"}):
+        ...     c = a @ a
+        Traceback (most recent call last):
+        ...
+        AssertionError: a tiled product must not use torch's mm (on operands of shape (4, 4), (4, 4))
+    """
+    forbidden = _frozenset(names)
+    with record_ops() as calls:
+        yield calls
+    for call in calls:
+        if autograd and _is_autograd(call):
+            how = "the autograd engine ran" if call.by_autograd else "it called"
+            raise AssertionError(f"{task} must not use autograd ({how} {call.name})")
+        if call.name in forbidden:
+            shapes = ", ".join(_str(shape) for shape in call.shapes)
+            raise AssertionError(f"{task} must not use torch's {call.name} (on operands of shape {shapes})")
+
+
+def forbid_autograd(task: str = "this task") -> contextlib.AbstractContextManager[list[OpCall]]:
+    """``forbid_ops(task, autograd=True)``: for tasks that ask for a hand-written backward pass.
 
     Example:
         >>> x = torch.ones(2, requires_grad=True)
+        >>> grad = torch.autograd.grad            # a reference taken before the check
         >>> with forbid_autograd("a hand-written backward pass"):
-        ...     (x * 2).sum().backward()
+        ...     _ = grad((x * 2).sum(), x)
         Traceback (most recent call last):
         ...
-        AssertionError: a hand-written backward pass must not use autograd (called Tensor.backward)
+        AssertionError: a hand-written backward pass must not use autograd (the autograd engine ran expand)
     """
-    saved = {"grad": torch.autograd.grad, "backward": torch.autograd.backward,
-             "tensor_backward": torch.Tensor.backward}
-
-    def refuse(what: str):
-        def refused(*args, **kwargs):
-            raise AssertionError(f"{task} must not use autograd (called {what})")
-        return refused
-
-    torch.autograd.grad = refuse("torch.autograd.grad")
-    torch.autograd.backward = refuse("torch.autograd.backward")
-    torch.Tensor.backward = refuse("Tensor.backward")
-    try:
-        yield
-    finally:
-        torch.autograd.grad = saved["grad"]
-        torch.autograd.backward = saved["backward"]
-        torch.Tensor.backward = saved["tensor_backward"]
+    return forbid_ops(task, autograd=True)
