@@ -125,25 +125,51 @@ def test_edition_holds_nothing_an_instructor_keeps(edition):
     assert set(targets) == {"lab", "install"}
 
 
+def _lines_of(path: Path) -> set[str]:
+    """The stripped lines of a file, and of a notebook's cell sources."""
+    text = path.read_text(encoding="utf-8")
+    lines = {line.strip() for line in text.splitlines()}
+    if path.suffix == ".ipynb":
+        lines |= {line.strip() for cell in nbformat.reads(text, 4).cells for line in cell.source.splitlines()}
+    return lines
+
+
+def _course_shows() -> set[str]:
+    """Every line the course's lessons and teaching library show (the edition copies them as they
+    are; that they give no answer away is tests/test_transcription.py's concern)."""
+    shown: set[str] = set()
+    for path in [*(ROOT / "lessons").glob("*.ipynb"), *(ROOT / "dlparallel").glob("*.py")]:
+        shown |= _lines_of(path)
+    return shown
+
+
+def _secret_lines(course: Path, ps: str) -> set[str]:
+    """The lines of ``ps``'s hidden tests and worked solutions that neither its release nor the
+    course's lessons and library show (a shared idiom such as `tx = cuda.threadIdx.x` is not a
+    secret). Lines shorter than a dozen characters (`try:`, `return out`) say nothing of an answer."""
+    source = nbformat.read(course / "source" / ps / f"{ps}.ipynb", as_version=4)
+    public = _lines_of(course / "release" / ps / f"{ps}.ipynb") | _course_shows()
+    return {line for line in _marked_lines(source, HIDDEN_TEST_MARKERS) | _marked_lines(source, SOLUTION_MARKERS)
+            if line not in public and len(line.replace(" ", "")) >= 12 and not line.startswith("#")}
+
+
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_edition_holds_no_hidden_test_and_no_solution_line(edition, course, ps):
-    """No line of a hidden test or of a worked solution that the release does not itself contain
-    appears in any file of the edition, lessons and library included. Lines shorter than a dozen
-    characters (`try:`, `return out`) say nothing of an answer and are not looked for."""
-    source = nbformat.read(course / "source" / ps / f"{ps}.ipynb", as_version=4)
-    released = {line.strip() for line in (course / "release" / ps / f"{ps}.ipynb").read_text().splitlines()}
-    released |= {line.strip() for cell in nbformat.read(course / "release" / ps / f"{ps}.ipynb", 4).cells
-                 for line in cell.source.splitlines()}
-    secret = {line for line in _marked_lines(source, HIDDEN_TEST_MARKERS) | _marked_lines(source, SOLUTION_MARKERS)
-              if line not in released and len(line.replace(" ", "")) >= 12 and not line.startswith("#")}
-    assert secret, f"{ps} has no hidden tests or solutions to look for"
-    leaks = []
-    for path, text in _text_files(edition).items():
-        shown = {line.strip() for line in text.splitlines()}
-        if path.suffix == ".ipynb":
-            shown |= {line.strip() for cell in nbformat.reads(text, 4).cells for line in cell.source.splitlines()}
-        leaks += [f"{path.relative_to(edition)}: {line}" for line in sorted(secret & shown)]
+    """No secret line of a problem set (see _secret_lines) appears in any file of the edition."""
+    secret = _secret_lines(course, ps)
+    assert len(secret) > 10, f"{ps} has too few hidden-test and solution lines to look for: {sorted(secret)}"
+    leaks = [f"{path.relative_to(edition)}: {line}" for path in sorted(edition.rglob("*")) if path.is_file()
+             for line in sorted(secret & _lines_of(path))]
     assert not leaks, "\n".join(leaks)
+
+
+def test_the_leak_check_finds_a_worked_solution_put_in_the_edition(edition, course, tmp_path):
+    """The check above is not vacuous: a worked solution copied into an edition is caught."""
+    ps = PROBLEM_SETS[0]
+    copy = tmp_path / "student"
+    shutil.copytree(edition, copy)
+    shutil.copy(ROOT / "solutions" / ps / f"{ps}.ipynb", copy / "problem_sets" / ps / "worked.ipynb")
+    assert _secret_lines(course, ps) & _lines_of(copy / "problem_sets" / ps / "worked.ipynb")
 
 
 def test_building_without_a_release_says_what_to_run(tmp_path):
