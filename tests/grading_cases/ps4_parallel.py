@@ -168,7 +168,7 @@ q3_late = np.int64(q3_late)
 FAKES_LOST = {'test_histogram': 2, 'test_histogram_edges': 1, 'test_q2': 1}
 
 # Shortcuts through code that the lessons, dlparallel or PyTorch show, each in place of one worked
-# answer (tests/test_ps4_parallel_shortcuts.py runs them without nbgrader): name -> (grade id of
+# answer (tests/test_shortcuts.py runs them without nbgrader): name -> (grade id of
 # the answer cell, code), and the graded tests each must fail (later answers that use the
 # shortcut fail with it).
 SHORTCUTS = {
@@ -227,3 +227,8 @@ SHORTCUTS_LOST = {
     'numpy_interp': ['test_histogram', 'test_histogram_edges'],
     'dp_percentiles': ['test_histogram', 'test_histogram_edges'],
 }
+
+# A student who only copies shown code: one shortcut per answer it can serve, and the stub where
+# nothing shown resembles the task (tests/test_shortcuts.py).
+COPIED = {**{grade_id: code for grade_id, code in SHORTCUTS.values()},
+          'buckets': "def assign_buckets(sizes, cap):\n    raise NotImplementedError()"}
