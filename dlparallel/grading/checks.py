@@ -203,6 +203,21 @@ class _Recorder(_python_dispatch.TorchDispatchMode):
 
 
 @contextlib.contextmanager
+def _pushed(mode: _python_dispatch.TorchDispatchMode) -> Iterator[None]:
+    """Push a dispatch mode for the block; fail if the block removed it from the stack."""
+    _push_mode(mode)
+    intact = False
+    try:
+        yield
+    finally:
+        intact = _current_mode() is mode
+        if intact:
+            _pop_mode()
+    if not intact:
+        raise AssertionError("the notebook removed the tests' operation recorder")
+
+
+@contextlib.contextmanager
 def record_ops() -> Iterator[list[OpCall]]:
     """Record every PyTorch operation dispatched inside the block, in order.
 
@@ -218,17 +233,8 @@ def record_ops() -> Iterator[list[OpCall]]:
         [('mm', ((2, 3), (3, 4))), ('relu', ((2, 4),))]
     """
     calls: list[OpCall] = []
-    recorder = _Recorder(calls)
-    _push_mode(recorder)
-    intact = False
-    try:
+    with _pushed(_Recorder(calls)):
         yield calls
-    finally:
-        intact = _current_mode() is recorder
-        if intact:
-            _pop_mode()
-    if not intact:
-        raise AssertionError("the notebook removed the tests' operation recorder")
 
 
 def _is_autograd(call: OpCall) -> bool:
@@ -649,15 +655,7 @@ def forbid_autodiff(task: str, names: Iterable[str] = ()) -> Iterator[list[OpCal
     seen: list[str] = []
     watch = _ForwardADWatch(seen)
     with forbid_ops(task, names, autograd=True) as calls:
-        _push_mode(watch)
-        intact = False
-        try:
+        with _pushed(watch):
             yield calls
-        finally:
-            intact = _current_mode() is watch
-            if intact:
-                _pop_mode()
-        if not intact:
-            raise AssertionError("the notebook removed the tests' operation recorder")
         if seen:
             raise AssertionError(f"{task} must not use autograd (forward-mode AD ran {seen[0]})")
