@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import fractions
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy
@@ -424,11 +425,9 @@ class KernelTrace:
         self.accesses: list[Access] = []
         self.shared_arrays: list[tuple[str, tuple, object]] = []
         self.barriers: dict[tuple, int] = {}
-        self._lock = __import__("threading").Lock()
+        self._lock = threading.Lock()
 
     def _record(self, memory: str, kind: str, index: tuple) -> None:
-        import threading
-
         thread = threading.current_thread()
         block, position = getattr(thread, "blockIdx", None), getattr(thread, "threadIdx", None)
         if block is None:  # touched outside a kernel (by the test itself): not recorded
