@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Literal
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 __all__ = ["Card", "Question", "Mark", "CARDS", "QUESTIONS", "find_card", "term_key", "glossary_terms",
@@ -673,6 +672,8 @@ class Score:
 
 def plot_score(score: Score) -> Figure:
     """Bars per lesson: its questions, and how many of them are answered right so far."""
+    import matplotlib.pyplot as plt  # on first use, so that a notebook's backend is chosen by then
+
     table = score.by_lesson()
     lessons = [f"{lesson:02d}" for lesson in table]
     totals = [total for _, total in table.values()]
@@ -680,7 +681,7 @@ def plot_score(score: Score) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.bar(lessons, totals, color="#dddddd", edgecolor="grey", label="questions")
     ax.bar(lessons, rights, color="tab:green", label="answered right")
-    ax.set(xlabel="lesson", ylabel="questions", title=str(score))
+    ax.set(xlabel="lesson", ylabel="questions", title=str(score), ylim=(0, max(totals) + 1.5))
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
@@ -749,46 +750,80 @@ class FlashCards(_Shown):
 
 
 class PracticeTest(_Shown):
-    """Every question with its answer field and a *Check* button; marked on the spot with a running score."""
+    """The questions one at a time, each with its answer field and a *Check* button that marks the
+    answer on the spot; *Next* and *Previous* move and keep the answers given; the score runs on top."""
 
     def __init__(self, questions: Sequence[Question]) -> None:
         if not questions:
             raise ValueError("no questions: pass at least one Question (e.g. dlparallel.review.QUESTIONS)")
         self.questions = list(questions)
         self.score = Score(self.questions)
+        self.position = 0
+        self.responses: dict[int, object] = {}
+        self.feedback_of: dict[int, Mark] = {}
         self.tally = widgets.HTML().add_class("dlp-score")
-        self.widget = widgets.VBox([self.tally, *(self._box(i, q) for i, q in enumerate(self.questions))])
-        self.widget.add_class("dlp-test")
-        self.text = (f"Practice test: {len(self.questions)} questions from lessons "
-                     f"{', '.join(f'{n:02d}' for n in sorted({q.lesson for q in self.questions}))} "
+        self.prompt = widgets.HTML().add_class("dlp-prompt")
+        self.choice = widgets.RadioButtons(options=[], value=None, layout=widgets.Layout(width="auto"))
+        self.number = widgets.Text(placeholder="a number")
+        self.feedback = widgets.HTML().add_class("dlp-feedback")
+        self.counter = widgets.Label().add_class("dlp-question-counter")
+        buttons = []
+        for name, action in (("Check", self.check), ("Previous", self.previous), ("Next", self.next)):
+            buttons.append(widgets.Button(description=name, button_style="primary" if name == "Check" else ""))
+            buttons[-1].on_click(lambda _, act=action: act())
+        self.widget = widgets.VBox([self.tally, self.prompt, self.choice, self.number, buttons[0], self.feedback,
+                                    widgets.HBox([*buttons[1:], self.counter])]).add_class("dlp-test")
+        lessons = ", ".join(f"{n:02d}" for n in sorted({q.lesson for q in self.questions}))
+        self.text = (f"Practice test: {len(self.questions)} questions from lessons {lessons} "
                      "(answer them in JupyterLab, where they show as widgets).")
-        self._update_tally()
+        self._draw()
 
-    def _box(self, position: int, question: Question) -> widgets.VBox:
-        prompt = widgets.HTML(f"<b>{position + 1}. {html.escape(question.topic)}</b> "
-                              f"<span style='color:#666'>(lesson {question.lesson:02d})</span><br>"
-                              f"{html.escape(question.prompt)}")
-        if question.choices:
-            field_ = widgets.RadioButtons(options=[(c, i) for i, c in enumerate(question.choices)], value=None,
-                                          layout=widgets.Layout(width="auto"))
-        else:
-            field_ = widgets.Text(placeholder=f"a number{' in ' + question.unit if question.unit else ''}")
-        check = widgets.Button(description="Check", button_style="primary")
-        feedback = widgets.HTML().add_class("dlp-feedback")
+    @property
+    def field(self) -> widgets.ValueWidget:
+        """The answer field of the question shown: choices, or a box for a number."""
+        return self.choice if self.questions[self.position].choices else self.number
 
-        def on_check(_: widgets.Button) -> None:
-            mark = question.mark(field_.value)
-            self.score.record(position, mark)
-            colour = {"right": "green", "wrong": "#b00020", "blank": "#666"}[mark.outcome]
-            feedback.value = (f"<div class='dlp-{mark.outcome}' style='color:{colour}'>"
-                              f"{html.escape(mark.message)}</div>")
-            self._update_tally()
+    def check(self) -> Mark:
+        """Mark the answer in the field, show the verdict and update the score."""
+        mark = self.questions[self.position].mark(self.field.value)
+        self.responses[self.position] = self.field.value
+        self.feedback_of[self.position] = mark
+        self.score.record(self.position, mark)
+        self._draw()
+        return mark
 
-        check.on_click(on_check)
-        return widgets.VBox([prompt, field_, widgets.HBox([check, feedback])]).add_class("dlp-question")
+    def next(self) -> None:
+        self.go(self.position + 1)
 
-    def _update_tally(self) -> None:
+    def previous(self) -> None:
+        self.go(self.position - 1)
+
+    def go(self, position: int) -> None:
+        """Show question ``position`` (counted from 0, wrapping round), keeping the answer typed so far."""
+        self.responses[self.position] = self.field.value
+        self.position = position % len(self.questions)
+        self._draw()
+
+    def _draw(self) -> None:
+        question, position = self.questions[self.position], self.position
         self.tally.value = f"<b>{html.escape(str(self.score))}</b>"
+        self.prompt.value = (f"<b>{position + 1}. {html.escape(question.topic)}</b> "
+                             f"<span style='color:#666'>(lesson {question.lesson:02d})</span><br>"
+                             f"{html.escape(question.prompt)}")
+        response = self.responses.get(position)
+        if question.choices:
+            self.choice.options = [(choice, i) for i, choice in enumerate(question.choices)]
+            self.choice.value = response
+        else:
+            self.number.value = "" if response is None else str(response)
+            self.number.placeholder = f"a number{' in ' + question.unit if question.unit else ''}"
+        self.choice.layout.display = None if question.choices else "none"
+        self.number.layout.display = "none" if question.choices else None
+        mark = self.feedback_of.get(position)
+        colour = {"right": "green", "wrong": "#b00020", "blank": "#666"}[mark.outcome] if mark else ""
+        self.feedback.value = (f"<div class='dlp-{mark.outcome}' style='color:{colour}'>"
+                               f"{html.escape(mark.message)}</div>" if mark else "")
+        self.counter.value = f"Question {position + 1} of {len(self.questions)}"
 
 
 def flash_cards(cards: Sequence[Card] = CARDS, *, lesson: int | None = None, seed: int = 0) -> FlashCards:

@@ -186,28 +186,43 @@ def test_the_widgets_show_a_fixed_text_where_they_cannot_render():
         review.practice_test([])
 
 
-def _question_box(test, position):
-    box = test.widget.children[1 + position]
-    field, (check, feedback) = box.children[1], box.children[2].children
-    return field, check, feedback
+def _button(test, name):
+    return next(w for w in test.widget.children[-1].children + (test.widget.children[4],)
+                if getattr(w, "description", "") == name)
 
 
 def test_checking_answers_marks_them_on_the_page_and_keeps_a_running_score():
     test = review.practice_test()
     number = next(i for i, q in enumerate(QUESTIONS) if q.kind == "number")
     choice = next(i for i, q in enumerate(QUESTIONS) if q.kind == "choice")
-    field, check, feedback = _question_box(test, number)
-    field.value = str(QUESTIONS[number].answer)
-    check.click()
-    assert "dlp-right" in feedback.value and "Score: 1 right" in test.tally.value
-    field, check, feedback = _question_box(test, choice)
-    field.value = (QUESTIONS[choice].answer + 1) % len(QUESTIONS[choice].choices)
-    check.click()
-    assert "dlp-wrong" in feedback.value and "Not quite" in feedback.value
-    assert "Score: 1 right of 29 (2 answered)" in test.tally.value
-    field.value = None
-    check.click()
-    assert "Not answered yet" in feedback.value and "(1 answered)" in test.tally.value
+    test.go(number)
+    assert test.number.layout.display is None and test.choice.layout.display == "none"
+    test.field.value = str(QUESTIONS[number].answer)
+    _button(test, "Check").click()
+    assert "dlp-right" in test.feedback.value and "Score: 1 right" in test.tally.value
+    test.go(choice)
+    assert test.choice.layout.display is None and test.feedback.value == ""
+    test.field.value = (QUESTIONS[choice].answer + 1) % len(QUESTIONS[choice].choices)
+    _button(test, "Check").click()
+    assert "dlp-wrong" in test.feedback.value and "Not quite" in test.feedback.value
+    assert QUESTIONS[choice].explanation[:30] in test.feedback.value.replace("&#x27;", "'")
+    assert f"Score: 1 right of {len(QUESTIONS)} (2 answered)" in test.tally.value
+    test.field.value = None
+    assert test.check().outcome == "blank"
+    assert "Not answered yet" in test.feedback.value and "(1 answered)" in test.tally.value
+
+
+def test_moving_between_questions_keeps_the_answers_and_their_marks():
+    test = review.practice_test(QUESTIONS[:2])
+    test.field.value = "12"
+    test.check()
+    _button(test, "Next").click()
+    assert test.position == 1 and test.counter.value == "Question 2 of 2" and test.field.value == ""
+    test.field.value = "half-typed"
+    _button(test, "Previous").click()
+    assert test.field.value == "12" and "Not quite: 12 is not right" in test.feedback.value
+    test.previous()
+    assert test.position == 1 and test.field.value == "half-typed" and test.feedback.value == ""
 
 
 def test_plot_score_draws_questions_and_right_answers_per_lesson():
