@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Browser, Error, Page, sync_playwright
+from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
 from dlparallel.grading.solutions import with_answers, worked_answers
 from servers import free_port, stop_process_group, wait_for_jupyter
@@ -287,3 +287,47 @@ def test_assignment_list_shows_the_released_problem_set(course_lab: Lab, page: P
     assert "dlparallel" in released.inner_text()
     assert page.locator("#released_assignments_list_error:visible").count() == 0
     assert not errors, errors
+
+
+REVIEW = "lessons/08_review.ipynb"
+
+
+@pytest.mark.timeout(240)
+def test_review_cards_flip_and_practice_answers_are_marked_in_jupyterlab(lessons_lab: Lab, page: Page) -> None:
+    """The review notebook's widgets work for a student: a flash card flips to its definition, a
+    right answer is marked right and raises the score, a wrong one is marked wrong with the explanation."""
+    from dlparallel.review import QUESTIONS, flash_cards
+
+    card = flash_cards(seed=0).cards[0]  # the notebook deals the deck with seed 0
+    choice = next(i for i, q in enumerate(QUESTIONS) if q.choices)
+    open_notebook(page, lessons_lab, REVIEW)
+    try:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")  # until all ran
+        cards, test = page.locator(".dlp-cards"), page.locator(".dlp-test")
+        expect(cards.locator(".dlp-term")).to_have_text(card.term)
+        expect(cards.locator(".dlp-definition")).to_have_count(0)
+        cards.get_by_role("button", name="Flip").click()
+        expect(cards.locator(".dlp-definition")).to_have_text(card.definition)
+        expect(cards.locator(".dlp-source")).to_have_text(f"From {card.source}.")
+
+        score = test.locator(".dlp-score")
+        expect(score).to_have_text(f"Score: 0 right of {len(QUESTIONS)} (0 answered)")
+        test.locator("input[type=text]").fill(f"{QUESTIONS[0].answer:,}")
+        test.get_by_role("button", name="Check").click()
+        expect(test.locator(".dlp-feedback .dlp-right")).to_have_text(re.compile(r"^Right: "))
+        expect(score).to_have_text(f"Score: 1 right of {len(QUESTIONS)} (1 answered)")
+
+        for position in range(1, choice + 1):
+            test.get_by_role("button", name="Next").click()
+            expect(test.locator(".dlp-question-counter")).to_have_text(f"Question {position + 1} of {len(QUESTIONS)}")
+        question = QUESTIONS[choice]
+        wrong = question.choices[(question.answer + 1) % len(question.choices)]
+        test.locator(".widget-radio-box label", has_text=wrong).click()
+        test.get_by_role("button", name="Check").click()
+        verdict = f"Not quite: the answer is “{question.right_answer}”. {question.explanation}"
+        expect(test.locator(".dlp-feedback .dlp-wrong")).to_have_text(verdict)
+        expect(score).to_have_text(f"Score: 1 right of {len(QUESTIONS)} (2 answered)")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "08_review_answered.png")
+    finally:
+        page.evaluate("path => window.__panel(path)?.sessionContext.shutdown()", REVIEW)
