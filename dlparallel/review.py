@@ -110,7 +110,7 @@ class Question:
         """The right answer as the student would give it."""
         if self.choices:
             return self.choices[int(self.answer)]
-        return f"{self.answer:,.4g}" + (f" {self.unit}" if self.unit else "")
+        return _format(self.answer) + (f" {self.unit}" if self.unit else "")
 
     def mark(self, response: object) -> Mark:
         """Score ``response``: a choice's index or text, or a number (text such as ``"3,907"``,
@@ -137,8 +137,13 @@ class Question:
             return Mark("blank", f"Not answered yet: {str(response).strip()!r} is not a number.")
         if math.isclose(number, float(self.answer), rel_tol=self.rtol, abs_tol=1e-12):
             return Mark("right", f"Right: {self.right_answer}. {self.explanation}")
-        return Mark("wrong", f"Not quite: {number:,.4g} is not right; the answer is {self.right_answer}. "
+        return Mark("wrong", f"Not quite: {_format(number)} is not right; the answer is {self.right_answer}. "
                              f"{self.explanation}")
+
+
+def _format(number: float) -> str:
+    """A whole number in full with thousands separators (``100,480``), others to 4 significant digits."""
+    return f"{int(number):,}" if float(number).is_integer() and abs(number) < 1e15 else f"{number:,.4g}"
 
 
 def _read_number(response: object, unit: str) -> float | None:
@@ -248,7 +253,8 @@ CARDS: tuple[Card, ...] = (
     Card("bfloat16", "A 16-bit float with float32's 8-bit exponent (the same range) and a 7-bit mantissa "
          "(about 3 significant digits).", (3, 4), also=("bf16",)),
     Card("float16", "A 16-bit float with a 5-bit exponent and a 10-bit mantissa: more precise than bfloat16 "
-         "but with a small range (below about 6e-8 it underflows to zero).", (3,)),
+         "but with a small range: its smallest positive number is about 6e-8, and much smaller values "
+         "underflow to zero.", (3,)),
     # Lesson 04: how a GPU runs your network
     Card("GPU", "Graphics processing unit: a throughput-oriented processor with thousands of simple lanes in "
          "many streaming multiprocessors and high-bandwidth memory; it hides memory latency by switching "
@@ -384,10 +390,10 @@ QUESTIONS: tuple[Question, ...] = (
     Question(1, "FLOPs", "A linear layer maps 100 inputs to 10 outputs (ignore the bias). How many FLOPs "
              "does its forward pass take for a batch of 32 examples (a multiply-add counts as 2)?", 64_000,
              "Each of the 32 × 10 outputs is a dot product of length 100: 100 multiply-adds, so "
-             "2 × 32 × 100 × 10 = 64,000 FLOPs."),
+             "2 × 32 × 100 × 10 = 64,000 FLOPs.", rtol=0),
     Question(1, "Parameters", "How many parameters does a linear layer from 784 inputs to 128 outputs have, "
              "bias included?", 100_480, "The weight matrix holds 784 × 128 = 100,352 numbers and the bias "
-             "one per output, 128: 100,480 in all."),
+             "one per output, 128: 100,480 in all.", rtol=0),
     Question(1, "Training time", "A model's forward pass costs 4 GFLOP per example. Roughly how many seconds "
              "does one epoch of 50,000 examples take on a GPU that sustains 100 TFLOP/s on this model?", 6,
              "A training step is about three forward passes (backward is about twice forward): "
@@ -411,7 +417,7 @@ QUESTIONS: tuple[Question, ...] = (
              "Cross-entropy is −ln p_y = −ln 0.25 = ln 4 ≈ 1.386. A confident right answer (p_y → 1) costs "
              "almost nothing; a confident wrong one costs a lot."),
     Question(2, "Dead ReLU", "A ReLU unit's input is negative for every training example. What happens to "
-             "the weights that feed it while training continues?", 2,
+             "the weights that feed it while plain gradient descent (no weight decay) continues?", 2,
              "ReLU's derivative is 0 for negative inputs, so no gradient reaches the unit's incoming weights "
              "and gradient descent leaves them as they are: the unit is dead.",
              choices=("They grow until the input turns positive", "They shrink towards zero",
@@ -477,7 +483,7 @@ QUESTIONS: tuple[Question, ...] = (
              choices=("To use less memory", "Because gloo cannot send large messages",
                       "To average the loss, not the gradients",
                       "To overlap communication with the rest of the backward pass")),
-    Question(5, "Weak scaling", "Data-parallel training uses a local batch of 32 per rank. What is the "
+    Question(5, "Global batch", "Data-parallel training uses a local batch of 32 per rank. What is the "
              "global batch on 16 ranks?", 512,
              "Each step processes every rank's local batch: 16 × 32 = 512 examples, and the averaged gradient "
              "is that of the 512-example batch (weak scaling keeps the per-rank work fixed).", rtol=0),
