@@ -9,7 +9,7 @@ of a lesson's "Glossary" section, so that a test can name any term without a car
 Example:
     >>> card = find_card("all-reduce")
     >>> card.term, card.lessons
-    ('All-reduce', (5,))
+    ('All-reduce', (5, 7))
     >>> question = QUESTIONS[0]
     >>> question.mark(...).outcome
     'blank'
@@ -172,7 +172,12 @@ CARDS: tuple[Card, ...] = (
     Card("Deep neural network", "A network of many layers, each transforming the previous layer's output (a "
          "linear map followed by a nonlinearity); depth lets it build complex features from simple ones.", (1,)),
     Card("Parallel processing", "Doing many parts of a computation at the same time on many processing units "
-         "(cores, SIMD lanes, GPU threads, several devices) instead of one after the other.", (1,)),
+         "(cores, SIMD lanes, GPU threads, several devices) instead of one after the other.", (1, 3)),
+    Card("Task parallelism", "Different workers doing different tasks at the same time, like the cooks of a "
+         "busy kitchen: one grills, one chops, one plates.", (1,)),
+    Card("Data parallelism", "The same operation done at once on different pieces of data: a GPU's threads "
+         "applying one instruction to many numbers (lesson 01), or several workers that each hold a full copy "
+         "of the model and process their own part of every batch (lesson 05).", (1, 5)),
     Card("FLOP", "One floating-point operation (an addition or a multiplication); a multiply-add counts as 2.",
          (1, 3)),
     Card("FLOP/s", "FLOPs per second, the rate of arithmetic; GFLOP/s = 10^9 and TFLOP/s = 10^12 FLOPs per "
@@ -203,7 +208,7 @@ CARDS: tuple[Card, ...] = (
     Card("Gradient", "The vector of partial derivatives of the loss with respect to each parameter; it points "
          "uphill, so training steps against it.", (2,)),
     Card("Backpropagation", "Computing all gradients in one backward sweep through the graph, by the chain "
-         "rule, reusing the values the forward pass kept.", (2,)),
+         "rule, reusing the values the forward pass kept.", (1, 2)),
     Card("Autograd", "PyTorch's automatic differentiation: it records the graph during the forward pass and "
          "runs the backward pass on backward().", (2,)),
     Card("Finite differences", "Estimating a derivative from function values at nearby points; centred: "
@@ -213,6 +218,10 @@ CARDS: tuple[Card, ...] = (
     Card("Cross-entropy", "The loss -log p_y: the negative log-probability the model gives the true class.",
          (2,)),
     Card("Gradient descent", "Repeatedly moving the parameters a small step against the gradient.", (2,)),
+    Card("Stochastic gradient descent (SGD)", "Gradient descent on one random mini-batch per step: many "
+         "cheap, noisy steps per epoch instead of one exact step.", (2,)),
+    Card("Profiler", "A tool that records how long each operation takes; torch.profiler does it for PyTorch's "
+         "operators.", (2,)),
     Card("Learning rate", "The size η of a gradient-descent step: too small learns slowly, too large "
          "diverges.", (2,)),
     Card("Mini-batch", "The small random subset of examples on which one step's gradient is computed.", (2,)),
@@ -220,7 +229,7 @@ CARDS: tuple[Card, ...] = (
          "gradient: its weights stop changing.", (2,)),
     # Lesson 03: matrix multiplication
     Card("Matrix multiplication", "C = A @ B, each C[i, j] the dot product of row i of A with column j of "
-         "B: 2mnk FLOPs for an m×k by k×n product, the operation most of deep learning's time goes to.", (3,)),
+         "B: 2mnk FLOPs for an m×k by k×n product, the operation most of deep learning's time goes to.", (1, 3)),
     Card("BLAS", "Basic Linear Algebra Subprograms: the standard interface of tuned vector and matrix "
          "routines (GEMM is its matrix product).", (3,)),
     Card("Interpreter overhead", "The time Python spends per operation on bytecode dispatch, lookups and "
@@ -240,15 +249,24 @@ CARDS: tuple[Card, ...] = (
          "1/s.", (3,)),
     Card("Serial fraction", "The share s of the one-thread run time that does not shrink with more threads "
          "(fitted from measurements, it also absorbs shared bandwidth and clock changes).", (3,)),
+    Card("FMA (fused multiply-add)", "One instruction that computes a·b + c: 2 FLOPs per SIMD lane.", (3,)),
+    Card("Peak FLOP/s", "cores × clock × SIMD lanes × FMA units × 2: the arithmetic rate no code can "
+         "exceed.", (3,)),
+    Card("STREAM triad", "The kernel a = b + s·c on arrays far larger than the caches: the standard measure "
+         "of memory bandwidth.", (3,)),
+    Card("Write-allocate", "A CPU reads a cache line from memory before writing into it, so a store to memory "
+         "costs a read too.", (3,)),
     Card("Arithmetic intensity", "FLOPs per byte moved to and from main memory.", (3,)),
     Card("Memory bandwidth", "The bytes per second that main memory can deliver (reads plus writes).", (3,)),
     Card("Roofline", "Attainable FLOP/s = min(P, I·B) as a function of arithmetic intensity I, for peak rate P "
          "and memory bandwidth B.", (3,)),
     Card("Ridge point", "The intensity P/B where the memory roof meets the compute roof.", (3,)),
-    Card("Memory-bound", "Limited by memory bandwidth: arithmetic intensity below the ridge point.", (3,)),
+    Card("Memory-bound", "Limited by memory bandwidth: the time is set by the bytes read and written, not by "
+         "the arithmetic (ReLU, adding a bias); arithmetic intensity below the ridge point.", (2, 3),
+         also=("Memory-bound operation",)),
     Card("Compute-bound", "Limited by arithmetic: arithmetic intensity above the ridge point.", (3,)),
     Card("Tensor core", "A GPU unit that multiplies small matrix tiles in one instruction, fastest in narrow "
-         "formats (TF32, bf16, fp16, fp8); plain float32 runs on the CUDA cores instead.", (3,)),
+         "formats (TF32, bf16, fp16, fp8); plain float32 runs on the CUDA cores instead.", (3, 4)),
     Card("TF32", "TensorFloat-32: float32 storage multiplied with a 10-bit mantissa on tensor cores.", (3,)),
     Card("bfloat16", "A 16-bit float with float32's 8-bit exponent (the same range) and a 7-bit mantissa "
          "(about 3 significant digits).", (3, 4), also=("bf16",)),
@@ -259,6 +277,15 @@ CARDS: tuple[Card, ...] = (
     Card("GPU", "Graphics processing unit: a throughput-oriented processor with thousands of simple lanes in "
          "many streaming multiprocessors and high-bandwidth memory; it hides memory latency by switching "
          "between many threads.", (4,)),
+    Card("CUDA core", "NVIDIA's name for one float32 lane of an SM: a lane of a wide execution unit, not a "
+         "core with its own instruction stream; plain float32 arithmetic runs on them.", (3, 4)),
+    Card("Latency-oriented / throughput-oriented", "Designed to finish one instruction stream as soon as "
+         "possible (a CPU core, with large caches and out-of-order execution) / to finish as much work per "
+         "second as possible over many streams (a GPU).", (4,)),
+    Card("Systolic array", "A grid of multiply-add cells through which operands flow from neighbour to "
+         "neighbour, so that each loaded value is used many times (the matrix unit of Google's TPU).", (4,)),
+    Card("NPU (neural processing unit)", "A small accelerator for neural-network inference in phones, laptops "
+         "and cameras.", (4,)),
     Card("SIMT (single instruction, multiple threads)", "The GPU's execution model: one instruction is issued "
          "for a warp of threads, each thread working on its own data.", (4,)),
     Card("Kernel", "A function that runs on the GPU, once per thread of the grid it is launched on.", (4,)),
@@ -291,32 +318,38 @@ CARDS: tuple[Card, ...] = (
          "microseconds each.", (4,)),
     Card("CUDA graph", "A recorded sequence of GPU kernels replayed with a single launch, removing the "
          "per-kernel launch overhead.", (4, 6)),
-    Card("Autocast", "A region (torch.autocast) in which PyTorch runs suitable operations, such as matrix "
-         "products, in a 16-bit format and keeps the others in float32.", (4,)),
+    Card("Autocast", "A region (with torch.autocast(...)) in which PyTorch runs suitable operations, such as "
+         "matrix products, in a 16-bit format and keeps the others in float32.", (4, 6),
+         also=("Autocast region",)),
     Card("Mixed precision", "Training with 16-bit arithmetic where it is safe and float32 where it matters "
-         "(master weights, reductions, the optimizer's update).", (4,)),
+         "(fp32 master weights for the update, reductions).", (4, 7)),
+    Card("Underflow", "A number too small for its type's exponent range, stored as 0 (float16 gradients below "
+         "about 6e-8).", (4,)),
     Card("Loss scaling", "Multiplying the loss by a large factor before backward (GradScaler) so that small "
          "float16 gradients do not underflow to zero, then dividing the gradients by it before the update.",
          (4,)),
     # Lesson 05: data-parallel training
-    Card("Data parallelism", "Training one model on several workers, each holding a full copy and processing "
-         "its own part of every batch.", (5,)),
     Card("Worker / rank", "One of the cooperating processes (usually one per GPU); its rank is its number, 0 "
          "to N-1.", (5,)),
     Card("Local rank", "A process's number among those on its own machine; it picks the GPU "
          "(cuda:LOCAL_RANK).", (5,)),
     Card("World size", "The number of ranks N in the job.", (5,)),
     Card("Process group", "The set of ranks that take part in collective operations together.", (5,)),
-    Card("Shard", "The part of a batch, a data set or a model's state given to one worker.", (5,)),
+    Card("Shard", "The part of a batch or data set given to one worker, or the part of a tensor (parameters, "
+         "gradients, optimizer state) that one rank holds.", (5, 7)),
     Card("Replica", "One worker's copy of the model.", (5,)),
     Card("All-reduce", "A collective operation that leaves the sum (or mean) of every rank's tensor on every "
-         "rank.", (5,)),
+         "rank; it can be done as a reduce-scatter followed by an all-gather.", (5, 7)),
     Card("Ring all-reduce", "An all-reduce in which ranks pass chunks round a ring: N-1 reduce-scatter and "
          "N-1 all-gather steps, 2(N-1)/N of the buffer sent per rank.", (5,)),
     Card("Reduce-scatter", "A collective after which each rank holds one chunk of the sum of every rank's "
          "tensor (the first half of a ring all-reduce; ZeRO uses it to shard gradients).", (5, 7)),
     Card("All-gather", "A collective after which every rank holds the concatenation of every rank's chunk "
          "(the second half of a ring all-reduce; FSDP uses it to rebuild a layer's parameters).", (5, 7)),
+    Card("DistributedSampler", "PyTorch's sampler that gives each rank an equal, disjoint share of a data "
+         "set's (shuffled) indices.", (5,)),
+    Card("no_sync", "DDP's context manager that skips the gradient all-reduce, so that gradients accumulate "
+         "over several micro-batches before one all-reduce.", (5,)),
     Card("gloo", "PyTorch's collective-communication backend for CPUs (over TCP).", (5,)),
     Card("NCCL", "NVIDIA Collective Communications Library, the backend for GPUs, over NVLink, PCIe and "
          "InfiniBand.", (5,)),
@@ -351,14 +384,26 @@ CARDS: tuple[Card, ...] = (
          "switched off.", (6,)),
     Card("Reduced precision", "Computing with 16-bit (or 8-bit) numbers instead of float32: less memory "
          "traffic and faster arithmetic where the hardware supports it, slightly less exact.", (6,)),
-    Card("Quantization", "Storing weights (and computing) in 8-bit integers with a scale per tensor or "
-         "channel; dynamic quantization also quantizes each activation on the fly.", (6,)),
+    Card("Quantization", "Storing numbers (weights, activations) as small integers, such as int8, with a scale "
+         "that maps them back to real values: a quarter of float32's bytes.", (6,)),
+    Card("Dynamic quantization", "int8 weights prepared once, and each layer's input quantized at run time "
+         "with a scale computed from that input: smaller weights and integer arithmetic, at a small cost in "
+         "accuracy.", (6,)),
+    Card("AVX512-BF16 / AMX", "CPU instruction sets for bfloat16 dot products (AVX512-BF16) and for whole "
+         "bfloat16 or int8 matrix tiles (Intel's Advanced Matrix Extensions): where a CPU has them, bf16 "
+         "matrix products run faster than float32.", (6,)),
     Card("Utilisation", "ρ = λS, arrival rate times service time: the fraction of time a server is busy; it "
          "must stay below 1.", (6,)),
     Card("Queueing delay", "The time a request waits for the server before its own processing starts.", (6,)),
     Card("Poisson arrivals", "Requests whose gaps are independent and exponentially distributed: the "
          "standard model of many independent users.", (6,)),
     # Lesson 07: models larger than one device
+    Card("Model states", "What training keeps per parameter: the weight, its gradient and the optimizer "
+         "state.", (7,)),
+    Card("Master weights", "The float32 copy of the weights that the optimizer updates in mixed-precision "
+         "training.", (7,)),
+    Card("Activations", "The values computed in the forward pass; those saved for the backward pass take "
+         "activation memory, which grows with batch size and depth.", (7,)),
     Card("Optimizer state", "What the optimizer keeps per parameter besides the weight: a momentum buffer "
          "for SGD with momentum, two moments for Adam.", (7,)),
     Card("Activation checkpointing", "Keeping only some activations in the forward pass and recomputing the "
@@ -370,12 +415,20 @@ CARDS: tuple[Card, ...] = (
          "gradients.", (7,)),
     Card("Tensor parallelism", "Splitting each layer's weight matrices across devices (by columns or by rows), "
          "so that every device computes part of every layer, with a collective inside each block.", (7,)),
+    Card("Column-parallel / row-parallel layer", "A linear layer split across ranks by its output features "
+         "(each rank computes some outputs; an all-gather joins them) / by its input features (each rank "
+         "computes a partial sum; an all-reduce adds them).", (7,)),
+    Card("Device mesh", "The arrangement of ranks along which a model is sharded or split, e.g. 2 × 4 for data "
+         "parallelism across one axis and tensor parallelism across the other (init_device_mesh).", (7,)),
     Card("Pipeline parallelism", "Placing consecutive groups of layers (stages) on different devices and "
          "streaming micro-batches through them like an assembly line.", (7,)),
+    Card("Stage", "The group of consecutive layers that one pipeline rank computes.", (7,)),
     Card("Micro-batch", "A slice of a mini-batch that moves through a pipeline on its own, so that several "
          "stages can work at once.", (7,)),
     Card("Pipeline bubble", "The idle time of pipeline stages while it fills and drains: a fraction "
          "(p - 1) / (m + p - 1) of the step for p equal stages and m micro-batches.", (7,)),
+    Card("GPipe", "The pipeline schedule that runs every micro-batch's forward pass, then every backward "
+         "pass.", (7,)),
     Card("1F1B", "A pipeline schedule that alternates one forward and one backward micro-batch per stage once "
          "the pipeline is full, so that each stage holds few micro-batches' activations at a time.", (7,)),
 )
@@ -576,38 +629,34 @@ _CLAUSE_BOLD = re.compile(r"(?:^|[;.]\s+)(?:\*\*(.+?)\*\*|__(.+?)__)")
 
 
 def _glossary_lines(cells: Sequence[dict]) -> list[str]:
-    """The lines of the first "Glossary" section: up to the next heading of its level or above, or
-    the next code cell."""
+    """The lines of the first "Glossary" section, up to the next heading or code cell."""
     lines: list[str] = []
-    level = 0
+    inside = False
     for cell in cells:
-        if level and cell["cell_type"] != "markdown":
+        if inside and cell["cell_type"] != "markdown":
             break
         if cell["cell_type"] != "markdown":
             continue
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         for line in source.splitlines():
             heading = _HEADING.match(line)
-            if heading and level and len(heading.group(1)) <= level:
+            if heading and inside:
                 return lines
-            if heading and not level and "glossary" in heading.group(2).lower():
-                level = len(heading.group(1))
-            elif level:
+            if heading and "glossary" in heading.group(2).lower():
+                inside = True
+            elif inside:
                 lines.append(line)
     return lines
 
 
 def _terms_of_line(line: str) -> list[str]:
     """The terms one line of a glossary defines: bold phrases that open the line or a clause, the
-    first cell of a table row, a deeper heading, or the words before the colon of a plain bullet."""
+    first cell of a table row, or the words before the colon of a plain bullet."""
     if re.fullmatch(r"\s*\|?[\s:|-]*\|[\s:|-]*", line):  # a table's separator row
         return []
     if line.lstrip().startswith("|"):
         first = line.strip().strip("|").split("|")[0]
         return [first.strip()] if first.strip() and term_key(first) not in ("term", "terms") else []
-    heading = _HEADING.match(line)
-    if heading:
-        return [heading.group(2)]
     bulleted = _BULLET.match(line)
     body = line[bulleted.end():] if bulleted else line.strip()
     bold = [a or b for a, b in _CLAUSE_BOLD.findall(body)]
@@ -621,8 +670,9 @@ def _terms_of_line(line: str) -> list[str]:
 def glossary_terms(notebook: Path | str) -> list[str]:
     """The terms defined in the "Glossary" section of a lesson notebook, as written there.
 
-    Glossaries are read as bullet lists whose terms are in bold (``- **Term**: ...``, and a second
-    bold term after a semicolon), tables (first column), headings, or plain ``- Term: ...`` bullets.
+    The section runs from a heading that says "Glossary" to the next heading or code cell. Terms are
+    read from bullet lists with the term in bold (``- **Term**: ...``, and a second bold term after a
+    semicolon), tables (first column) and plain ``- Term: ...`` bullets.
 
     Example:
         >>> import json, tempfile
@@ -838,7 +888,7 @@ def flash_cards(cards: Sequence[Card] = CARDS, *, lesson: int | None = None, see
     Example:
         >>> deck = flash_cards(lesson=7)
         >>> deck.text
-        'Flash cards: 11 terms (they show as cards in JupyterLab).'
+        'Flash cards: 21 terms (they show as cards in JupyterLab).'
         >>> deck.flip(); deck.flipped
         True
     """

@@ -82,11 +82,11 @@ def test_glossary_terms_reads_bold_bullets_and_a_second_bold_term_after_a_semico
     assert review.glossary_terms(path) == ["FLOP", "bf16", "autocast", "Memory-bound"]
 
 
-def test_glossary_terms_reads_tables_plain_bullets_and_headings(tmp_path):
+def test_glossary_terms_reads_tables_and_plain_bullets_up_to_the_next_heading(tmp_path):
     path = _notebook(tmp_path, "### Glossary\n\n| Term | Meaning |\n|:---|---|\n| **Warp** | 32 threads |\n"
                      "| Grid | blocks |\n- Shard: part of a batch\n- a sentence without a colon\n"
-                     "#### Micro-batch\nA slice.\n## Summary\n- **After**: no")
-    assert review.glossary_terms(path) == ["Warp", "Grid", "Shard", "Micro-batch"]
+                     "#### A busy kitchen\n- **Task parallelism**: an analogy after the glossary")
+    assert review.glossary_terms(path) == ["Warp", "Grid", "Shard"]
 
 
 def test_glossary_terms_follow_the_section_across_markdown_cells_up_to_a_code_cell(tmp_path):
@@ -238,4 +238,4 @@ def test_plot_score_draws_questions_and_right_answers_per_lesson():
 def test_the_glossary_lists_every_card_a_to_z():
     terms = [line.split("**")[1] for line in review.glossary().splitlines()]
     assert len(terms) == len(CARDS) and terms == sorted(terms, key=str.lower)
-    assert "- **All-reduce** (lesson 05): " in review.glossary()
+    assert "- **All-reduce** (lessons 05, 07): " in review.glossary()
