@@ -459,8 +459,9 @@ QUESTIONS: tuple[Question, ...] = (
                       "Exactly what one linear layer can",
                       "Any function, given enough width")),
     # Lesson 02
-    Question(2, "Chain rule", "L = (w·x − y)² with w = 2, x = 3, y = 4. What is dL/dw?", 12,
-             "By the chain rule dL/dw = 2(w·x − y) · x = 2 × (6 − 4) × 3 = 12."),
+    Question(2, "Chain rule", "L = 3 · relu(w·x + b) with w = 2, x = 1.5, b = −1. What is dL/dw?", 4.5,
+             "z = w·x + b = 2 is positive, so relu passes it with derivative 1, and by the chain rule "
+             "dL/dw = 3 · 1 · x = 4.5. Had z been negative, relu's derivative 0 would have made dL/dw = 0."),
     Question(2, "Gradient descent", "Gradient descent on L(w) = w², starting at w = 1 with learning rate "
              "0.25. What is w after two steps?", 0.25,
              "dL/dw = 2w. Step 1: w = 1 − 0.25 × 2 = 0.5. Step 2: w = 0.5 − 0.25 × 1 = 0.25. Each step "
