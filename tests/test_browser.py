@@ -309,6 +309,8 @@ def test_review_cards_flip_and_practice_answers_are_marked_in_jupyterlab(lessons
         cards.get_by_role("button", name="Flip").click()
         expect(cards.locator(".dlp-definition")).to_have_text(card.definition)
         expect(cards.locator(".dlp-source")).to_have_text(f"From {card.source}.")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        cards.screenshot(path=SCREENSHOTS / "08_review_card.png")
 
         score = test.locator(".dlp-score")
         expect(score).to_have_text(f"Score: 0 right of {len(QUESTIONS)} (0 answered)")
@@ -327,7 +329,6 @@ def test_review_cards_flip_and_practice_answers_are_marked_in_jupyterlab(lessons
         verdict = f"Not quite: the answer is “{question.right_answer}”. {question.explanation}"
         expect(test.locator(".dlp-feedback .dlp-wrong")).to_have_text(verdict)
         expect(score).to_have_text(f"Score: 1 right of {len(QUESTIONS)} (2 answered)")
-        SCREENSHOTS.mkdir(exist_ok=True)
         page.screenshot(path=SCREENSHOTS / "08_review_answered.png")
     finally:
         page.evaluate("path => window.__panel(path)?.sessionContext.shutdown()", REVIEW)
