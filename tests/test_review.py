@@ -4,13 +4,11 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 
 from dlparallel import review
 from dlparallel.review import CARDS, QUESTIONS, Card, Mark, Question, Score
-
-matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
@@ -233,6 +231,7 @@ def test_plot_score_draws_questions_and_right_answers_per_lesson():
     assert [bar.get_height() for bar in totals] == [n for _, n in score.by_lesson().values()]
     assert [bar.get_height() for bar in rights] == [1] + [0] * 6
     assert math.isclose(sum(b.get_height() for b in totals), len(QUESTIONS))
+    plt.close(fig)
 
 
 def test_the_glossary_lists_every_card_a_to_z():
