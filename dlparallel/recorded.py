@@ -2,7 +2,8 @@
 
 Each set says what was measured, on which device, with which software and when, so a lesson can
 show it next to this machine's own figures, labelled as recorded. The numbers come from
-``benchmarks/`` (see ``benchmarks/RESULTS.md``) and are never used to pass a test.
+``benchmarks/`` (see ``benchmarks/RESULTS.md``), or from what ``source`` names, and are never used
+to pass a test.
 
 Example:
     >>> from dlparallel.recorded import H100_MATMUL_TFLOPS
