@@ -54,6 +54,9 @@ MESSAGE_BYTES = tuple(4 ** k * 1024 for k in range(1, 8))  # 4 KiB .. 16 MiB
 
 def join_group(backend: str | None = None) -> tuple[int, int, torch.device]:
     """Join the process group that torchrun describes in the environment; return rank, world size, device."""
+    if "RANK" not in os.environ:
+        raise RuntimeError("RANK is not set: start this script with torchrun, for example "
+                           "torchrun --standalone --nproc_per_node=2 -m dlparallel.ddp_script")
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])               # this process's number on its machine
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")

@@ -52,3 +52,8 @@ def test_main_runs_a_task_and_writes_its_report(tmp_path, capsys):
     assert not dist.is_initialized()
     assert report["world_size"] == 1 and len(report["allreduce"]) == len(ddp_script.MESSAGE_BYTES)
     assert out.is_file() and "all_reduce of" in capsys.readouterr().out
+
+
+def test_without_torchrun_the_script_says_how_to_start_it():
+    with mock.patch.dict(os.environ, {}, clear=True), pytest.raises(RuntimeError, match="torchrun"):
+        ddp_script.main(["--task", "allreduce"])
