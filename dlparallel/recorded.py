@@ -2,7 +2,8 @@
 
 Each set says what was measured, on which device, with which software and when, so a lesson can
 show it next to this machine's own figures, labelled as recorded. The numbers come from
-``benchmarks/`` (see ``benchmarks/RESULTS.md``) and are never used to pass a test.
+``benchmarks/`` (see ``benchmarks/RESULTS.md``), or from what ``source`` names, and are never used
+to pass a test.
 
 Example:
     >>> from dlparallel.recorded import H100_MATMUL_TFLOPS
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Recorded", "H100_MATMUL_TFLOPS", "H100_TRAINING", "H100_BATCH1_LATENCY_US"]
+__all__ = ["Recorded", "H100_MATMUL_TFLOPS", "H100_TRAINING", "H100_BATCH1_LATENCY_US", "H200_KERNEL_TFLOPS"]
 
 _H100 = {"device": "NVIDIA H100 80GB HBM3", "software": "torch 2.11.0+cu130", "date": "2026-11-26"}
 
@@ -66,3 +67,9 @@ H100_BATCH1_LATENCY_US = Recorded(
     what="LeNet-5 batch-1 inference latency", unit="microseconds",
     values={"eager p50": 197.5, "eager p99": 368.0, "CUDA graph p50": 54.6, "CUDA graph p99": 67.8},
     source="benchmarks/latency.py", **_H100)
+
+H200_KERNEL_TFLOPS = Recorded(
+    what="2048^3 float32 matrix product", unit="TFLOP/s",
+    values={"naive kernel": 0.97, "tiled kernel, 16x16": 2.03, "torch.matmul (no TF32)": 49.4},
+    device="NVIDIA H200", software="torch 2.11.0+cu130, numba-cuda 0.30.4", date="2026-11-26",
+    source="the naive and tiled kernels of dlparallel.kernels, compiled by numba-cuda, against torch.matmul")
