@@ -97,8 +97,8 @@ def plan(model: Transformer, batch: int, devices: int, device_bytes: float, link
 
     A layout needs ``t`` to divide the hidden size, ``p`` the layers and ``d`` the batch;
     pipelines run ``micro_batches`` micro-batches (GPipe), which must divide ``batch / d``.
-    ``device_flops_per_s``, the rate one device sustains (400 TFLOP/s is half an H100's bf16 matmul peak), sets the computation time.
-    Sorted by estimated step time.
+    ``device_flops_per_s``, the rate one device sustains (400 TFLOP/s is about half an H100's bf16
+    matmul peak), sets the computation time. Sorted by estimated step time.
 
     Example:
         >>> plans = plan(Transformer(4, 64, 16), batch=8, devices=2, device_bytes=1e9, link_bytes_per_s=1e9)
