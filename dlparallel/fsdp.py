@@ -7,14 +7,16 @@ shard only, and its optimizer updates that shard. :func:`train_fsdp` trains a mo
 the ranks of a process group (one per GPU, or gloo ranks on a CPU) and counts what it moved;
 called outside a process group, it trains the same model in one process on the same batches.
 
+On two ranks each keeps half of every parameter, as ``tests/test_fsdp.py`` checks::
+
+    runs = spawn_local(train_fsdp, 2, partial(mlp, [64, 32, 10]), load_digits("cpu").train, steps=2)
+    [run.local_parameters for run in runs]   # [1205, 1205] of 2410
+
 Example:
-    >>> from functools import partial
     >>> from dlparallel import load_digits, mlp
-    >>> from dlparallel.parallel import spawn_local
-    >>> data = load_digits("cpu").train
-    >>> runs = spawn_local(train_fsdp, 2, partial(mlp, [64, 32, 10]), data, steps=2)
-    >>> [run.local_parameters for run in runs], runs[0].total_parameters
-    ([1205, 1205], 2410)
+    >>> run = train_fsdp(lambda: mlp([64, 32, 10]), load_digits("cpu").train, steps=2)
+    >>> run.local_parameters, run.total_parameters, run.all_gathered_bytes
+    (2410, 2410, 0)
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ rank, activations and their gradients sent with ``torch.distributed.send``/``rec
 records when each rank computed, so the measured idle time can be set against the formula.
 
 Example:
-    >>> bubble_fraction(4, 12)
-    0.2
+    >>> bubble_fraction(4, 13)
+    0.1875
     >>> [(t.stage, t.micro_batch, t.phase, t.start) for t in gpipe_schedule(2, 2)][:3]
     [(0, 0, 'forward', 0.0), (0, 1, 'forward', 1.0), (1, 0, 'forward', 1.0)]
 """
