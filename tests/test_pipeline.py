@@ -23,7 +23,7 @@ def test_schedule_idles_each_stage_by_the_bubble_fraction(stages, micro_batches)
     for s in range(stages):
         mine = sorted((t for t in tasks if t.stage == s), key=lambda t: t.start)
         assert len(mine) == 2 * micro_batches
-        assert all(a.end <= b.start for a, b in zip(mine, mine[1:])), "a stage runs one task at a time"
+        assert all(a.end <= b.start for a, b in zip(mine, mine[1:], strict=False)), "a stage runs one task at a time"
         idle = 1 - sum(t.end - t.start for t in mine) / makespan
         assert idle == pytest.approx(bubble_fraction(stages, micro_batches))
 
@@ -71,7 +71,7 @@ def test_two_stage_pipeline_gives_the_single_process_gradients():
     expected = [p.grad for p in reference.parameters()]
     got = runs[0].gradients + runs[1].gradients
     assert len(got) == len(expected)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, expected))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, expected, strict=True))
     assert runs[1].loss == pytest.approx(loss.item(), rel=1e-5)
     assert [len(r.tasks) for r in runs] == [8, 8]
     assert all(0 <= r.idle_fraction < 1 for r in runs)
