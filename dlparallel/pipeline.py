@@ -33,7 +33,7 @@ from torch import nn
 from .devices import synchronize
 
 __all__ = ["Task", "PipelineRun", "bubble_fraction", "gpipe_schedule", "plot_schedule", "split_stages",
-           "run_gpipe"]
+           "uniform_blocks", "run_gpipe", "gpipe_sweep"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,18 @@ def split_stages(model: nn.Sequential, stages: int) -> list[nn.Sequential]:
                          "build it from a multiple of that many blocks")
     size = len(model) // stages
     return [model[s * size:(s + 1) * size] for s in range(stages)]
+
+
+def uniform_blocks(width: int, blocks: int) -> nn.Sequential:
+    """``blocks`` identical blocks (a ``width x width`` linear layer and tanh): stages of equal time.
+
+    Example:
+        >>> len(split_stages(uniform_blocks(16, 8), 4)[0])
+        2
+    """
+    _check_count("width", width)
+    _check_count("blocks", blocks)
+    return nn.Sequential(*[nn.Sequential(nn.Linear(width, width), nn.Tanh()) for _ in range(blocks)])
 
 
 @dataclass
@@ -255,3 +267,26 @@ def run_gpipe(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, targe
                        loss=float(loss_sum), gradients=[p.grad.detach().cpu() for p in stage.parameters()])
 
 
+
+
+def gpipe_sweep(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, targets: torch.Tensor,
+                micro_batches: Sequence[int], repeats: int = 3) -> list[PipelineRun]:
+    """:func:`run_gpipe` for each number of micro-batches, ``repeats`` times; the fastest step of each.
+
+    The fastest of a few repeats is the one least disturbed by other work on the machine; all
+    ranks pick the same repeat (the one whose slowest rank was fastest).
+
+    Example:
+        >>> runs = gpipe_sweep(lambda: uniform_blocks(4, 2), torch.ones(4, 4), torch.zeros(4, 4), [1, 2], repeats=2)
+        >>> [run.micro_batches for run in runs]
+        [1, 2]
+    """
+    _check_count("repeats", repeats)
+    fastest = []
+    for m in micro_batches:
+        runs = [run_gpipe(model_fn, inputs, targets, m) for _ in range(repeats)]
+        walls = torch.tensor([r.wall_s for r in runs])
+        if dist.is_initialized():
+            dist.all_reduce(walls, op=dist.ReduceOp.MAX)
+        fastest.append(runs[int(walls.argmin())])
+    return fastest
