@@ -285,7 +285,7 @@ def gpipe_sweep(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, tar
     fastest = []
     for m in micro_batches:
         runs = [run_gpipe(model_fn, inputs, targets, m) for _ in range(repeats)]
-        walls = torch.tensor([r.wall_s for r in runs])
+        walls = torch.tensor([r.wall_s for r in runs], device=_device())
         if dist.is_initialized():
             dist.all_reduce(walls, op=dist.ReduceOp.MAX)
         fastest.append(runs[int(walls.argmin())])
