@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import LabelledData
+from .parallel import _process_device
 
 __all__ = ["FSDPRun", "train_fsdp"]
 
@@ -113,8 +114,7 @@ def train_fsdp(model_fn: Callable[[], nn.Module], data: LabelledData, steps: int
     if batch_size < world_size or batch_size % world_size or batch_size > len(data):
         raise ValueError(f"batch_size must be a multiple of the {world_size} rank(s) and at most the "
                          f"{len(data)} examples, got {batch_size}")
-    device = torch.device("cuda", torch.cuda.current_device()) if grouped and dist.get_backend() == "nccl" \
-        else torch.device("cpu")
+    device = _process_device() if grouped else torch.device("cpu")
     torch.manual_seed(seed)
     model = model_fn().to(device)
     total = sum(p.numel() for p in model.parameters())

@@ -31,6 +31,7 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from .devices import synchronize
+from .parallel import _process_device
 
 __all__ = ["Task", "PipelineRun", "bubble_fraction", "gpipe_schedule", "plot_schedule", "split_stages",
            "uniform_blocks", "run_gpipe", "gpipe_sweep"]
@@ -180,9 +181,7 @@ class PipelineRun:
 
 
 def _device() -> torch.device:
-    if dist.is_initialized() and dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
+    return _process_device() if dist.is_initialized() else torch.device("cpu")
 
 
 def run_gpipe(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, targets: torch.Tensor,
