@@ -3,8 +3,10 @@
 Each module holds one idea: ``devices`` (which hardware), ``data`` (digits and synthetic images
 on the device), ``models``, ``training`` (``fit`` and ``evaluate``), ``timing``, ``flops``,
 ``roofline``, ``inference``, ``kernels`` (numba-cuda kernels, simulated where there is no GPU),
-``parallel`` (data-parallel training with torch.distributed) and ``recorded`` (figures measured
-on a GPU, for machines without one).
+``parallel`` (data-parallel training with torch.distributed), ``memory`` (the memory budget of
+training, ZeRO), ``fsdp`` (sharded training with PyTorch's FSDP), ``pipeline`` (pipeline schedules
+and a pipeline on real ranks), ``planner`` (choosing a mix of parallelisms) and ``recorded``
+(figures measured on a GPU, for machines without one).
 
 Example:
     >>> import dlparallel as dp
@@ -21,7 +23,7 @@ from .inference import BatchThroughput, LatencyReport, Predictor, measure_latenc
 from .models import lenet5, mlp, small_cnn
 from .roofline import (Peaks, attainable_flops_per_second, matmul_tflops, measure_peaks,
                        memory_bandwidth, plot_roofline)
-from . import kernels, parallel, recorded
+from . import fsdp, kernels, memory, parallel, pipeline, planner, recorded
 from .timing import Timing, latency_samples, percentiles, time_callable
 from .training import EpochRecord, Evaluation, History, TrainingDivergedError, evaluate, fit
 
