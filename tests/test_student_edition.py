@@ -108,10 +108,12 @@ def test_edition_holds_the_lessons_the_releases_and_the_teaching_library(edition
     for ps in PROBLEM_SETS:
         released = course / "release" / ps / f"{ps}.ipynb"
         assert (edition / "problem_sets" / ps / f"{ps}.ipynb").read_bytes() == released.read_bytes()
-    assert sorted(p.name for p in (edition / "dlparallel").iterdir()) == TEACHING_MODULES
+    assert sorted(p.name for p in (edition / "dlparallel").iterdir()) == sorted(TEACHING_MODULES + ["exercises"])
+    exercises = sorted(p.name for p in (ROOT / "dlparallel" / "exercises").glob("*.py"))
+    assert sorted(p.name for p in (edition / "dlparallel" / "exercises").iterdir()) == exercises
     project = tomllib.loads((edition / "pyproject.toml").read_text())
     assert set(project["project"]["optional-dependencies"]) == {"course", "gpu"}
-    assert project["tool"]["setuptools"]["packages"] == ["dlparallel"]
+    assert project["tool"]["setuptools"]["packages"] == ["dlparallel", "dlparallel.exercises"]
 
 
 def test_edition_holds_nothing_an_instructor_keeps(edition):

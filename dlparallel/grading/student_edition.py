@@ -29,7 +29,7 @@ import nbformat
 
 from .solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS
 
-__all__ = ["build_student_edition", "student_pyproject", "toml_document", "ReleaseMissingError"]
+__all__ = ["build_student_edition", "student_pyproject", "teaching_packages", "toml_document", "ReleaseMissingError"]
 
 # Files of the repository root that the edition carries as they are.
 COPIED_FILES = ("LICENSE", "constraints.txt", "environment.yml")
@@ -38,6 +38,7 @@ INSTRUCTOR_EXTRAS = ("test",)
 # Where the JupyterLab and Jupyter Server settings of student/jupyter/ are installed, under the
 # environment's prefix (as Jupyter extensions ship their own settings).
 JUPYTER_SETTINGS = "etc/jupyter"
+INSTRUCTOR_PACKAGES = ("grading",)  # subpackages of dlparallel that only the instructor's machine needs
 MARK_SCHEME_MARKER = "=== BEGIN MARK SCHEME ==="
 
 
@@ -71,6 +72,19 @@ def toml_document(tables: dict[str, dict]) -> str:
     return "\n".join(blocks)
 
 
+def teaching_packages(root: Path) -> list[str]:
+    """``dlparallel`` and its subpackages that students need, all but :data:`INSTRUCTOR_PACKAGES`.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import dlparallel
+        >>> teaching_packages(Path(dlparallel.__file__).parents[1])
+        ['dlparallel', 'dlparallel.exercises']
+    """
+    subpackages = sorted(p.parent.name for p in (root / "dlparallel").glob("*/__init__.py"))
+    return ["dlparallel", *(f"dlparallel.{name}" for name in subpackages if name not in INSTRUCTOR_PACKAGES)]
+
+
 def student_pyproject(course_pyproject: Path, settings: list[Path]) -> str:
     """The edition's pyproject.toml: the course's package and dependencies, without the test
     extra, installing the Jupyter settings files ``settings`` (paths relative to the edition,
@@ -91,7 +105,7 @@ def student_pyproject(course_pyproject: Path, settings: list[Path]) -> str:
         "build-system": course["build-system"],
         "project": {k: v for k, v in project.items() if k != "optional-dependencies"},
         "project.optional-dependencies": project["optional-dependencies"],
-        "tool.setuptools": {"packages": ["dlparallel"]},
+        "tool.setuptools": {"packages": teaching_packages(course_pyproject.parent)},
         "tool.setuptools.data-files": data_files,
     })
 
@@ -145,6 +159,9 @@ def build_student_edition(root: Path | str, out: Path | str, *, replace: bool = 
     (out / "dlparallel").mkdir()
     for module in sorted((root / "dlparallel").glob("*.py")):
         shutil.copy2(module, out / "dlparallel" / module.name)
+    for package in teaching_packages(root)[1:]:
+        folder = Path(*package.split("."))
+        shutil.copytree(root / folder, out / folder, ignore=shutil.ignore_patterns("__pycache__"))
     settings = sorted(p.relative_to(out) for p in (out / "jupyter").rglob("*.json"))
     (out / "pyproject.toml").write_text(student_pyproject(root / "pyproject.toml", settings), encoding="utf-8")
     return sorted(p for p in out.rglob("*") if p.is_file())
