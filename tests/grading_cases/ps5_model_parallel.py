@@ -79,7 +79,10 @@ def pipeline_schedule(forward_times, backward_times, microbatches, schedule="gpi
         for s in range(p):
             while nxt[s] < 2 * m:
                 kind, j = orders[s][nxt[s]]
-                dep = (("F", s - 1, j) if s > 0 else None) if kind == "F" else (("B", s + 1, j) if s < p - 1 else ("F", s, j))
+                if kind == "F":
+                    dep = ("F", s - 1, j) if s > 0 else None
+                else:
+                    dep = ("B", s + 1, j) if s < p - 1 else ("F", s, j)
                 if dep is not None and dep not in ends:
                     break
                 free[s] = ends[(kind, s, j)] = max(free[s], ends[dep] if dep else 0) + (
@@ -240,6 +243,6 @@ SHORTCUTS_LOST = {
 # A student who only copies shown code: one shortcut per answer it can serve, the stub where
 # nothing shown resembles the task, and the concept answers left blank (tests/test_shortcuts.py).
 COPIED = {**{grade_id: code for grade_id, code in SHORTCUTS.values()},
-          'forward_peak': "def forward_peak(units, world_size, state_bytes, activation_bytes, align=1, prefetch=False):\n"
-                          "    raise NotImplementedError()",
+          'forward_peak': ("def forward_peak(units, world_size, state_bytes, activation_bytes, align=1,\n"
+                           "                 prefetch=False):\n    raise NotImplementedError()"),
           'concepts': "q1_tp_gigabytes = q2_peak_gib = q3_microbatches = None"}
