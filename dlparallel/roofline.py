@@ -192,7 +192,9 @@ def memory_bandwidth(device: torch.device | str | None = None, megabytes: int = 
                      min_run_time: float = 0.3) -> float:
     """Measured bytes per second of a large device-to-device copy (bytes read plus written).
 
-    Pick ``megabytes`` well above the last-level cache, or the cache is what gets measured.
+    Pick ``megabytes`` well above the last-level cache, or the cache is what gets measured. The
+    count leaves out a CPU's write-allocate reads, so it understates what memory moves: for a
+    roof, use :func:`triad_bandwidth`.
 
     Example:
         >>> memory_bandwidth("cpu", megabytes=16, min_run_time=0.05) > 0
