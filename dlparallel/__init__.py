@@ -21,8 +21,8 @@ from .devices import (DeviceUnavailableError, HardwareSummary, available_devices
 from .flops import achieved_flops_per_second, count_flops, matmul_flops, training_step_flops
 from .inference import BatchThroughput, LatencyReport, Predictor, measure_latency, throughput_vs_batch_size
 from .models import lenet5, mlp, small_cnn
-from .roofline import (Peaks, attainable_flops_per_second, matmul_tflops, measure_peaks,
-                       memory_bandwidth, plot_roofline)
+from .roofline import (Peaks, attainable_flops_per_second, cpu_peak, matmul_tflops, measure_peaks,
+                       memory_bandwidth, plot_roofline, triad_bandwidth)
 from . import fsdp, kernels, memory, parallel, pipeline, planner, recorded
 from .timing import Timing, latency_samples, percentiles, time_callable
 from .training import EpochRecord, Evaluation, History, TrainingDivergedError, evaluate, fit

@@ -16,8 +16,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -25,7 +26,8 @@ from .devices import describe_hardware, pick_device
 from .flops import matmul_flops
 from .timing import time_callable
 
-__all__ = ["MATMUL_DTYPES", "Peaks", "matmul_tflops", "memory_bandwidth", "measure_peaks",
+__all__ = ["MATMUL_DTYPES", "Peaks", "CpuPeak", "H100_SXM_DATASHEET", "matmul_tflops", "memory_bandwidth",
+           "triad_bandwidth", "cpu_peak", "last_level_cache_bytes", "measure_peaks",
            "attainable_flops_per_second", "plot_roofline"]
 
 #: Names accepted by :func:`matmul_tflops`; "tf32" is float32 storage on TensorFloat-32 units.
@@ -52,6 +54,102 @@ class Peaks:
         return self.flops_per_second / self.bytes_per_second
 
 
+#: NVIDIA's datasheet peaks for the H100 SXM5 (80 GB HBM3), dense (the datasheet's larger figures
+#: assume 2:4 structured sparsity). float32 runs on the CUDA cores; TF32, float16 and bfloat16 run
+#: on the tensor cores. Memory: 3.35 TB/s of HBM3.
+H100_SXM_DATASHEET = {dtype: Peaks(tflops * 1e12, 3.35e12, f"H100 SXM datasheet, {dtype}")
+                      for dtype, tflops in {"float32": 67.0, "tf32": 494.7, "float16": 989.4,
+                                            "bfloat16": 989.4}.items()}
+
+
+@dataclass(frozen=True)
+class CpuPeak:
+    """A CPU's float32 peak from its specifications: cores x clock x SIMD lanes x FMA units x 2.
+
+    A fused multiply-add (FMA) instruction does one multiply and one add (2 FLOPs) in every SIMD
+    lane, and a core that has ``fma_units`` FMA pipelines can start that many per clock cycle.
+
+    Example:
+        >>> peak = CpuPeak(cores=2, clock_hz=2.6e9, lanes=16, fma_units=2)
+        >>> peak.flops_per_second / 1e9
+        332.8
+        >>> print(peak)
+        2 cores x 2.60 GHz x 16 float32 lanes x 2 FMA units x 2 FLOP = 332.8 GFLOP/s
+    """
+
+    cores: int
+    clock_hz: float
+    lanes: int
+    fma_units: int
+
+    @property
+    def flops_per_second(self) -> float:
+        return self.cores * self.clock_hz * self.lanes * self.fma_units * 2
+
+    def __str__(self) -> str:
+        return (f"{self.cores} cores x {self.clock_hz / 1e9:.2f} GHz x {self.lanes} float32 lanes x "
+                f"{self.fma_units} FMA units x 2 FLOP = {self.flops_per_second / 1e9:.1f} GFLOP/s")
+
+
+def _simd_lanes(flags: set[str]) -> int:
+    """float32 lanes of the widest SIMD unit named in the CPU flags (AVX-512 16, AVX 8, SSE/NEON 4)."""
+    if "avx512f" in flags:
+        return 16
+    if "avx" in flags or "avx2" in flags:
+        return 8
+    return 4
+
+
+def cpu_peak(cores: int | None = None, fma_units: int = 2, cpuinfo: str | None = None) -> CpuPeak | None:
+    r"""This CPU's float32 peak, read from ``/proc/cpuinfo`` (Linux): clock and SIMD flags.
+
+    ``cores`` defaults to torch's thread count (one per physical core). The number of FMA units
+    per core is not in the flags: ``fma_units=2`` is right for server cores since Intel's
+    Skylake-SP and AMD's Zen 5, an overestimate (so still an upper bound) for older ones. The clock
+    read is the one the operating system reports, often the base clock: a core running faster
+    (turbo) can beat this figure, which is why :func:`measure_peaks` also takes the best measured
+    product. Returns None where the file is absent (macOS, Windows).
+
+    Example:
+        >>> text = "cpu MHz\t\t: 2600.000\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n"
+        >>> print(cpu_peak(cores=2, cpuinfo=text))
+        2 cores x 2.60 GHz x 16 float32 lanes x 2 FMA units x 2 FLOP = 332.8 GFLOP/s
+    """
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        if not path.exists():
+            return None
+        cpuinfo = path.read_text()
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    if "cpu mhz" not in fields:
+        return None
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    has_fma = "fma" in flags or "avx512f" in flags or "asimd" in flags
+    return CpuPeak(cores=cores or torch.get_num_threads(), clock_hz=float(fields["cpu mhz"]) * 1e6,
+                   lanes=_simd_lanes(flags), fma_units=fma_units if has_fma else 1)
+
+
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest CPU cache (Linux sysfs), or None where it cannot be read.
+
+    Example:
+        >>> size = last_level_cache_bytes()
+        >>> size is None or size > 0
+        True
+    """
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip().upper()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes) if sizes else None
+
+
 @contextlib.contextmanager
 def _tf32(enabled: bool):
     previous = torch.backends.cuda.matmul.allow_tf32
@@ -63,7 +161,7 @@ def _tf32(enabled: bool):
 
 
 def matmul_tflops(device: torch.device | str | None = None, dtype: str = "float32", size: int = 1024,
-                  min_run_time: float = 0.3) -> float:
+                  min_run_time: float = 0.3, best: bool = False) -> float:
     """Measured TFLOP/s of a ``size``-cubed matrix product in ``dtype`` on ``device``.
 
     Random inputs (never zeros, which some units multiply faster), the output written in place,
@@ -86,14 +184,17 @@ def matmul_tflops(device: torch.device | str | None = None, dtype: str = "float3
     out = torch.empty(size, size, device=device, dtype=torch_dtype)
     with _tf32(dtype == "tf32"):
         timing = time_callable(lambda: torch.mm(a, b, out=out), min_run_time=min_run_time)
-    return matmul_flops(size, size, size) / timing.median / 1e12
+    seconds = min(timing.samples) if best else timing.median
+    return matmul_flops(size, size, size) / seconds / 1e12
 
 
 def memory_bandwidth(device: torch.device | str | None = None, megabytes: int = 256,
                      min_run_time: float = 0.3) -> float:
     """Measured bytes per second of a large device-to-device copy (bytes read plus written).
 
-    Pick ``megabytes`` well above the last-level cache, or the cache is what gets measured.
+    Pick ``megabytes`` well above the last-level cache, or the cache is what gets measured. The
+    count leaves out a CPU's write-allocate reads, so it understates what memory moves: for a
+    roof, use :func:`triad_bandwidth`.
 
     Example:
         >>> memory_bandwidth("cpu", megabytes=16, min_run_time=0.05) > 0
@@ -109,11 +210,43 @@ def memory_bandwidth(device: torch.device | str | None = None, megabytes: int = 
     return 2 * n * 4 / timing.median
 
 
-def measure_peaks(device: torch.device | str | None = None, dtype: str = "float32",
-                  matmul_size: int | None = None, megabytes: int | None = None) -> Peaks:
-    """This device's matmul rate in ``dtype`` and memory bandwidth, as :class:`Peaks`.
+def triad_bandwidth(device: torch.device | str | None = None, megabytes: int | None = None,
+                    min_run_time: float = 0.3, write_allocate: bool | None = None) -> float:
+    """Bytes per second main memory moves for the STREAM triad ``a = b + s * c`` (float32).
 
-    Sizes default to what fills the device: 1024 / 256 MB on a CPU, 8192 / 2 GB on CUDA.
+    Each array holds ``megabytes`` (default: 128 MB or four times the last-level cache on a CPU,
+    1 GB on CUDA), so that the data comes from memory, not from a cache. Each element reads 8
+    bytes and writes 4. With ``write_allocate`` (the default on a CPU) 4 more are counted: a CPU
+    store to a line that is not in cache first reads that line from memory, so the memory moves
+    16 bytes per element, not the 12 the program asks for. Reports the fastest block of calls.
+
+    Example:
+        >>> triad_bandwidth("cpu", megabytes=16, min_run_time=0.05) > 0
+        True
+    """
+    device = pick_device(device)
+    if megabytes is None:
+        cache = last_level_cache_bytes() or 0
+        megabytes = 1024 if device.type == "cuda" else max(128, 4 * cache // 2**20)
+    if megabytes <= 0:
+        raise ValueError(f"megabytes must be positive, got {megabytes}")
+    n = megabytes * 2**20 // 4
+    a = torch.empty(n, device=device)
+    b, c = torch.rand(n, device=device), torch.rand(n, device=device)
+    timing = time_callable(lambda: torch.add(b, c, alpha=3.0, out=a), min_run_time=min_run_time)
+    if write_allocate is None:
+        write_allocate = device.type == "cpu"
+    return (16 if write_allocate else 12) * n / min(timing.samples)
+
+
+def measure_peaks(device: torch.device | str | None = None, dtype: str = "float32",
+                  matmul_size: int | Sequence[int] | None = None, megabytes: int | None = None) -> Peaks:
+    """This device's roofs: the compute peak in ``dtype`` and the triad memory bandwidth, as :class:`Peaks`.
+
+    The compute roof is the best of the matrix products of ``matmul_size`` (one size or several;
+    default 1024 and 2048 on a CPU, 8192 on CUDA), each its fastest block, and on a CPU in
+    float32 also the specification peak of :func:`cpu_peak`, whichever is higher. The bandwidth
+    roof is :func:`triad_bandwidth` on ``megabytes`` per array.
 
     Example:
         >>> peaks = measure_peaks("cpu", matmul_size=128, megabytes=16)
@@ -122,11 +255,15 @@ def measure_peaks(device: torch.device | str | None = None, dtype: str = "float3
     """
     device = pick_device(device)
     on_gpu = device.type == "cuda"
-    size = matmul_size or (8192 if on_gpu else 1024)
-    mb = megabytes or (2048 if on_gpu else 256)
-    flops = matmul_tflops(device, dtype, size) * 1e12
-    bandwidth = memory_bandwidth(device, mb)
-    return Peaks(flops, bandwidth, label=f"{describe_hardware(device).name} ({dtype})")
+    sizes = matmul_size or ((8192,) if on_gpu else (1024, 2048))
+    sizes = (sizes,) if isinstance(sizes, int) else tuple(sizes)
+    flops = max(matmul_tflops(device, dtype, size, best=True) * 1e12 for size in sizes)
+    source = "measured matmul"
+    specification = cpu_peak() if device.type == "cpu" and dtype == "float32" else None
+    if specification is not None and specification.flops_per_second > flops:
+        flops, source = specification.flops_per_second, "CPU specifications"
+    bandwidth = triad_bandwidth(device, megabytes)
+    return Peaks(flops, bandwidth, label=f"{describe_hardware(device).name} ({dtype}, peak from {source})")
 
 
 def attainable_flops_per_second(intensity: float, peaks: Peaks) -> float:
@@ -142,11 +279,12 @@ def attainable_flops_per_second(intensity: float, peaks: Peaks) -> float:
 
 
 def plot_roofline(peaks: Peaks, kernels: Mapping[str, tuple[float, float]] | None = None,
-                  ax=None):
+                  ax=None, color: str | None = None):
     """Draw the roofline of ``peaks`` on log-log axes, with measured ``kernels`` as points.
 
     ``kernels`` maps a name to ``(arithmetic intensity in FLOP/byte, achieved FLOP/s)``.
-    Returns the matplotlib figure.
+    ``color`` draws the roof and its points in one colour, so that several rooflines (one per
+    number format, say) can share ``ax``. Returns the matplotlib figure.
 
     Example:
         >>> fig = plot_roofline(Peaks(1e11, 1e10, "toy"), {"matmul": (50.0, 6e10)})
@@ -169,12 +307,12 @@ def plot_roofline(peaks: Peaks, kernels: Mapping[str, tuple[float, float]] | Non
     low, high = min(intensities) / 8, max(intensities) * 8
     x = np.logspace(np.log10(low), np.log10(high), 200)
     roof = np.minimum(peaks.flops_per_second, x * peaks.bytes_per_second)
-    ax.loglog(x, roof / 1e9, color="black", linewidth=2, label=peaks.label)
+    ax.loglog(x, roof / 1e9, color=color or "black", linewidth=2, label=peaks.label)
     ax.axvline(peaks.ridge_intensity, color="grey", linestyle=":", linewidth=1)
     ax.annotate(f"ridge {peaks.ridge_intensity:.1f} FLOP/B", (peaks.ridge_intensity, roof.min() / 1e9),
                 textcoords="offset points", xytext=(4, 4), fontsize=8, color="grey")
     for name, (intensity, achieved) in kernels.items():
-        ax.loglog([intensity], [achieved / 1e9], marker="o", linestyle="none", label=name)
+        ax.loglog([intensity], [achieved / 1e9], marker="o", linestyle="none", label=name, color=color)
     ax.set(xlabel="arithmetic intensity (FLOP/byte)", ylabel="GFLOP/s", title="roofline")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

@@ -47,3 +47,33 @@ def test_plot_roofline_draws_the_roof_and_the_kernels():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["toy", "a", "b"]
     with pytest.raises(ValueError, match="'bad'"):
         dp.plot_roofline(dp.Peaks(1e11, 1e10, "toy"), {"bad": (-1.0, 1e9)})
+
+
+def test_cpu_peak_reads_clock_and_simd_flags():
+    avx512 = "processor\t: 0\ncpu MHz\t\t: 2000.0\nflags\t\t: sse2 avx avx2 fma avx512f\n"
+    assert dp.cpu_peak(cores=4, cpuinfo=avx512).flops_per_second == 4 * 2.0e9 * 16 * 2 * 2
+    avx2 = "cpu MHz\t\t: 3000.0\nflags\t\t: sse2 avx avx2 fma\n"
+    assert dp.cpu_peak(cores=1, cpuinfo=avx2).lanes == 8
+    no_fma = dp.cpu_peak(cores=1, cpuinfo="cpu MHz\t: 1000.0\nflags\t: sse2\n")
+    assert (no_fma.lanes, no_fma.fma_units) == (4, 1)
+    assert dp.cpu_peak(cpuinfo="model name\t: some CPU\n") is None
+
+
+def test_triad_counts_write_allocate_only_where_asked():
+    with_allocate = dp.triad_bandwidth("cpu", megabytes=8, min_run_time=0.05, write_allocate=True)
+    assert with_allocate > 1e8
+    with pytest.raises(ValueError, match="megabytes"):
+        dp.triad_bandwidth("cpu", megabytes=0)
+
+
+def test_cpu_roof_is_at_least_the_specification_peak():
+    peaks = dp.measure_peaks("cpu", matmul_size=(64, 128), megabytes=8)
+    specification = dp.cpu_peak()
+    if specification is not None:
+        assert peaks.flops_per_second >= specification.flops_per_second
+
+
+def test_h100_recorded_products_lie_under_the_datasheet_roofs():
+    for dtype, tflops in dp.recorded.H100_MATMUL_TFLOPS.values.items():
+        roof = dp.roofline.H100_SXM_DATASHEET[dtype]
+        assert 0.5 * roof.flops_per_second < tflops * 1e12 < roof.flops_per_second, dtype
