@@ -241,7 +241,8 @@ def test_environment_yml_matches_pyproject_by_name_and_bounds():
     from_pip = {"torch", "numba-cuda"}
     assert set(conda_specs) == set(wanted) - from_pip
     for name, specifier in conda_specs.items():
-        assert _same_range(specifier, wanted[name]), f"{name}: environment.yml {specifier}, pyproject.toml {wanted[name]}"
+        assert _same_range(specifier, wanted[name]), \
+            f"{name}: environment.yml {specifier}, pyproject.toml {wanted[name]}"
     pinned = re.search(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text(), flags=re.M).group(1)
     assert pip_section == [f"torch=={pinned}", ".[course]"]
     assert Requirement(f"torch=={pinned}").specifier.contains(pinned) and wanted["torch"].contains(pinned)
