@@ -17,7 +17,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The GPU machine's own Python, which already has CUDA PyTorch (see the README).
 GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
-GPU_WHEELS := nbval ipykernel nbclient ipywidgets numpy==2.4.6
+GPU_WHEELS := nbval ipykernel nbclient ipywidgets hypothesis numpy==2.4.6
 
 .PHONY: install browser lab test test-fast lint lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
