@@ -17,9 +17,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The GPU machine's own Python, which already has CUDA PyTorch (see the README).
 GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
-GPU_WHEELS := nbval ipykernel nbclient ipywidgets numpy==2.4.6
+GPU_WHEELS := nbval ipykernel nbclient ipywidgets hypothesis numpy==2.4.6
 
-.PHONY: install browser lab test lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
+.PHONY: install browser lab test test-fast lint lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 # The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
@@ -52,9 +52,27 @@ browser:
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "No Chromium, and no apt-get as root or sudo to install it: the browser tests will be skipped."; fi
 
+# When make started, for the time `make test` and `make test-fast` print at the end (set-up included).
+START := $(shell date +%s)
+ELAPSED = s=$$(( $$(date +%s) - $(START) )); echo "make $@ took $$((s / 60)) min $$((s % 60)) s"
+PYTEST := $(NB_ENV) $(BIN)/python -m pytest -p no:cacheprovider
+# The library's tests and doctests, and every lesson under nbval in strict mode.
+CHECKS := tests --doctest-modules dlparallel --nbval lessons --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg
+
+# ruff (configured in pyproject.toml) over the library, the tests, the benchmarks and the lessons' code cells.
+LINT := $(BIN)/ruff check dlparallel tests benchmarks lessons
+
+lint: $(STAMP)
+	$(LINT)
+
+# What CI runs: lint, then every test (the grading pipeline and the browser tests included).
 test: $(STAMP) browser
-	$(NB_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests --doctest-modules dlparallel \
-	    --nbval lessons --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg
+	$(LINT) && $(PYTEST) $(CHECKS); status=$$?; $(ELAPSED); exit $$status
+
+# The edit loop: lint, the library's tests and doctests, the lessons under nbval; without the tests
+# marked `pipeline` (nbgrader runs, installs, servers) or `browser`.
+test-fast: $(STAMP)
+	$(LINT) && $(PYTEST) -m "not pipeline and not browser" $(CHECKS); status=$$?; $(ELAPSED); exit $$status
 
 # Re-execute every lesson in place, so that its committed outputs are this code's outputs.
 lessons: $(COURSE_STAMP)

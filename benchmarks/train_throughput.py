@@ -4,11 +4,12 @@ Workload (the defaults): LeNet-5 (sigmoid, average pooling) on 60,000 synthetic 
 batch 256, SGD with lr 0.9. The textbook loop keeps the data on the host in a ``DataLoader``
 with 4 workers and shuffling, copies every batch to the device and turns loss and accuracy into
 Python floats after every batch; it is the reference of the ratios. A second textbook loop adds
-the two usual DataLoader tunings (pinned memory, workers kept between epochs). The contenders take turns, one epoch each per round, so that a
-drift in the machine's speed hits them alike; the first round is a warm-up (workers started,
-kernels loaded, graph captured) and the figure reported is each contender's median over the
-other rounds. On a CPU, ``fit`` keeps images channels-last (NHWC), which oneDNN's convolutions
-prefer; a second ``fit`` in the NCHW layout shows how much of the gain that layout gives.
+the two usual DataLoader tunings (pinned memory, workers kept between epochs). The contenders
+take turns, one epoch each per round, so that a drift in the machine's speed hits them alike;
+the first round is a warm-up (workers started, kernels loaded, graph captured) and the figure
+reported is each contender's median over the other rounds. On a CPU, ``fit`` keeps images
+channels-last (NHWC), which oneDNN's convolutions prefer; a second ``fit`` in the NCHW layout
+shows how much of the gain that layout gives.
 
     python benchmarks/train_throughput.py                      # the full workload
     python benchmarks/train_throughput.py --train-size 6000    # a quick look

@@ -15,6 +15,8 @@ Example:
     1797
 """
 
+from importlib import metadata as _metadata
+
 from .data import DeviceLoader, LabelledData, TrainTest, load_digits, synthetic_images
 from .devices import (DeviceUnavailableError, HardwareSummary, available_devices, describe_hardware,
                       pick_device, synchronize)
@@ -27,4 +29,7 @@ from . import fsdp, kernels, memory, parallel, pipeline, planner, recorded
 from .timing import Timing, latency_samples, percentiles, time_callable
 from .training import EpochRecord, Evaluation, History, TrainingDivergedError, evaluate, fit
 
-__version__ = "0.1.0"
+try:  # written once, in pyproject.toml
+    __version__ = _metadata.version("dlparallel")
+except _metadata.PackageNotFoundError:  # run from a checkout through PYTHONPATH, not installed
+    __version__ = "unknown"

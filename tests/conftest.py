@@ -1,4 +1,7 @@
-"""Shared fixtures: every device-parametrised test runs on the CPU and, where present, on CUDA."""
+"""Shared fixtures: every device-parametrised test runs on the CPU and, where present, on CUDA;
+the problem sets are released by nbgrader once per test run."""
+
+from pathlib import Path
 
 import matplotlib
 
@@ -7,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+from courses import release_every_set  # noqa: E402
 
 DEVICES = [
     "cpu",
@@ -32,3 +37,19 @@ def _seeded_and_closed():
     torch.manual_seed(0)
     yield
     plt.close("all")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that need the released problem sets run nbgrader: they belong to the `pipeline` tier."""
+    for item in items:
+        if "released" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pipeline)
+
+
+@pytest.fixture(scope="session")
+def released(tmp_path_factory) -> Path:
+    """A course directory in which every problem set is released (see courses.release_every_set),
+    made once per test run. Tests only read it: they copy what they change (courses.course_of)."""
+    root = tmp_path_factory.mktemp("released")
+    release_every_set(root)
+    return root

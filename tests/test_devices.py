@@ -47,5 +47,24 @@ def test_describe_hardware(device):
         assert summary.parallel_unit_kind == "SMs" and summary.cuda_version
 
 
-def test_synchronize_accepts_every_present_device(device):
-    dp.synchronize(device)
+def test_synchronize_waits_on_accelerators_only(monkeypatch):
+    """The CPU runs each operation before returning, so there is nothing to wait for; CUDA and MPS
+    queue work, and synchronize must wait for that device's queue."""
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(("cuda", device)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append(("mps", None)))
+    dp.synchronize("cpu")
+    assert waited == []
+    dp.synchronize("cuda:1")
+    dp.synchronize(torch.device("mps"))
+    assert waited == [("cuda", torch.device("cuda:1")), ("mps", None)]
+
+
+def test_synchronize_returns_after_the_queued_work(cuda):
+    a = torch.randn(2048, 2048, device=cuda)
+    for _ in range(20):
+        a = torch.tanh(a @ a)
+    done = torch.cuda.Event()
+    done.record()
+    dp.synchronize(cuda)
+    assert done.query(), "synchronize returned before the queued products had run"

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from hostile_submissions import HOSTILE
+from courses import ENV, course_of
+from courses import PROBLEM_SETS as ALL_SETS
+from hostile_submissions import HOSTILE as ALL_HOSTILE
 
 from dlparallel.grading.autograde import submission_problems
 from dlparallel.grading.sandbox import landlock_abi
@@ -34,13 +36,23 @@ from dlparallel.grading.solutions import (HIDDEN_TEST_MARKERS, SOLUTION_MARKERS,
                                           with_answers, worked_answers)
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir()
-                      if p.name in os.environ.get("PROBLEM_SETS", p.name).split())  # to test one set
-ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-
+PROBLEM_SETS = [ps for ps in ALL_SETS if ps in os.environ.get("PROBLEM_SETS", ps).split()]  # to test one set
 CASES = ROOT / "tests" / "grading_cases"
+# Without Landlock a submission can read and overwrite the course's files, the gradebook included.
+HOSTILE = {name: build for name, build in ALL_HOSTILE.items() if name != "reads_answers" or landlock_abi()}
+STUDENTS = ["solved", "untouched", "partial", "duplicated_test", *HOSTILE]
+# Seconds per cell while the tests grade: above the slowest hidden test under load, short enough
+# that the submissions which hang do not hold up the run.
+CELL_TIMEOUT = {"ps1_backprop": 45}
+GRADING_TIMEOUT_S = 1500
+# A test here may wait for its set's grading (fixture set-up), which its own limits bound: the time
+# limit of each nbgrader call and GRADING_TIMEOUT_S. pytest-timeout bounds the tests themselves.
+pytestmark = pytest.mark.timeout(600, func_only=True)
+MARK_SCHEME = ("BEGIN MARK SCHEME", "END MARK SCHEME")
+CODE_STUB = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
 
 
+@functools.cache
 def _case(ps: str):
     """tests/grading_cases/<ps>.py: PARTIAL (wrong answers), LOST (points they lose), NOISY (answers
     that are right but write warnings to stderr while the tests run them)."""
@@ -64,21 +76,9 @@ def _autograded_points(source: nbformat.NotebookNode) -> dict[str, float]:
             if _nbgrader_meta(c).get("grade") and not _nbgrader_meta(c).get("solution")}
 
 
-# Without Landlock a submission can read and overwrite the course's files, the gradebook included.
-if not landlock_abi():
-    del HOSTILE["reads_answers"]
-STUDENTS = ["solved", "untouched", "partial", "duplicated_test", *HOSTILE]
-# Seconds per cell while the tests grade: above the slowest hidden test under load, short enough
-# that the submissions which hang do not hold up the run.
-CELL_TIMEOUT = {"ps1_backprop": 45}
-
-
-def _submit(root: Path, ps: str) -> dict[str, dict[str, float]]:
-    """Release ``ps`` in the course directory ``root`` and hand in one submission per student;
-    return the points each hostile submission must lose, per autograded test."""
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", ps, "--force"],
-                          cwd=root, env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+def _submissions(root: Path, ps: str) -> tuple[dict[str, nbformat.NotebookNode], dict[str, dict[str, float]]]:
+    """One submission per student, made from the release of ``ps`` in the course directory ``root``;
+    and the points each hostile submission must lose, per autograded test."""
     name = f"{ps}.ipynb"
     source = nbformat.read(root / "source" / ps / name, as_version=4)
     release = nbformat.read(root / "release" / ps / name, as_version=4)
@@ -96,64 +96,85 @@ def _submit(root: Path, ps: str) -> dict[str, dict[str, float]]:
         submissions[student], lost = build(release, answers, _case(ps))
         losses[student] = {g: points[g] if value is None else value for g, value in lost.items()}
     assert list(submissions) == STUDENTS
+    return submissions, losses
+
+
+def _hand_in(root: Path, ps: str, submissions: dict[str, nbformat.NotebookNode]) -> None:
     for student, notebook in submissions.items():
         folder = root / "submitted" / student / ps
         folder.mkdir(parents=True)
-        nbformat.write(notebook, folder / name)
-    return losses
+        nbformat.write(notebook, folder / f"{ps}.ipynb")
 
 
-def _run_concurrently(commands: dict[str, tuple[list[str], Path]], jobs: int, timeout: float) -> dict[str, str]:
-    """Run the commands, ``jobs`` at a time; return each one's output (all must succeed in ``timeout`` s)."""
-    pending, running, outputs, deadline = list(commands.items()), {}, {}, time.monotonic() + timeout
-    while pending or running:
-        while pending and len(running) < jobs:
-            key, (command, cwd) = pending.pop(0)
-            log = tempfile.TemporaryFile(mode="w+")
-            running[key] = (subprocess.Popen(command, cwd=cwd, env=ENV, stdout=log, stderr=subprocess.STDOUT), log)
-        assert time.monotonic() < deadline, f"still running after {timeout} s: {sorted(running)}"
-        for key, (process, log) in list(running.items()):
-            if process.poll() is not None:
-                log.seek(0)
-                outputs[key] = log.read()
-                log.close()
-                assert process.returncode == 0, f"{commands[key][0]} failed:\n{outputs[key]}"
-                del running[key]
-        time.sleep(0.2)
-    return outputs
+def _run(command: list[str], cwd: Path) -> str:
+    """Run ``command`` in ``cwd``; its output, which must end in success within the time limit."""
+    done = subprocess.run(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=GRADING_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout}"
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One problem set's course directory after the class was autograded."""
+
+    root: Path
+    summary: str
+    submitted_before: dict[str, str]
+    losses: dict[str, dict[str, float]]
+
+
+def _grade(released: Path, ps: str, root: Path) -> Graded:
+    """Problem set ``ps`` in a course directory of its own, every submission above handed in and
+    the class autograded with `python -m dlparallel.grading autograde`."""
+    course_of(released, ps, root)
+    submissions, losses = _submissions(root, ps)
+    _hand_in(root, ps, submissions)
+    before = _hashes(root / "submitted")
+    summary = _run([sys.executable, "-m", "dlparallel.grading", "autograde", ps,
+                    f"--set=GuardedExecute.timeout={CELL_TIMEOUT.get(ps, 15)}",
+                    *(f"--student={s}" for s in STUDENTS)], root)
+    return Graded(root, summary, before, losses)
+
+
+def _grade_unfiltered(released: Path, ps: str, root: Path) -> Path:
+    """The submission whose right answers warn on stderr, graded by plain nbgrader with its stderr
+    filter off: it must lose points, which shows that its warnings do reach stderr inside the
+    test cells."""
+    course_of(released, ps, root)
+    submissions, _ = _submissions(root, ps)
+    _hand_in(root, ps, {"fake_answers": submissions["fake_answers"]})
+    _run([sys.executable, "-m", "nbgrader", "autograde", ps, "--student", "fake_answers",
+          "--IgnorePattern.enabled=False", "--force"], root)
+    return root
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """For each problem set, a course directory of its own (so that they can be graded at the same
-    time): released, submitted in every way above, autograded with `python -m dlparallel.grading`."""
-    roots, losses = {}, {}
-    for ps in PROBLEM_SETS:
-        roots[ps] = root = tmp_path_factory.mktemp(ps)
-        shutil.copy(ROOT / "nbgrader_config.py", root)
-        shutil.copytree(ROOT / "source" / ps, root / "source" / ps)
-        losses[ps] = _submit(root, ps)
-    before = {ps: _hashes(root / "submitted") for ps, root in roots.items()}
-    # The submission whose right answers warn on stderr once more, in a copy of the first course,
-    # graded with nbgrader's stderr filter off: it must lose points, which shows that its warnings
-    # do reach stderr inside the test cells.
-    unfiltered = tmp_path_factory.mktemp("unfiltered")
-    shutil.copytree(roots[PROBLEM_SETS[0]], unfiltered, dirs_exist_ok=True)
-    commands = {ps: ([sys.executable, "-m", "dlparallel.grading", "autograde", ps,
-                      f"--set=GuardedExecute.timeout={CELL_TIMEOUT.get(ps, 15)}",
-                      *(f"--student={s}" for s in STUDENTS)], root) for ps, root in roots.items()}
-    commands["unfiltered"] = ([sys.executable, "-m", "nbgrader", "autograde", PROBLEM_SETS[0], "--student",
-                               "fake_answers", "--IgnorePattern.enabled=False", "--force"], unfiltered)
-    # One more job than cores: the submissions that hang leave a core idle until their time limit.
-    summaries = _run_concurrently(commands, jobs=(os.cpu_count() or 1) + 1, timeout=1500)
-    return {ps: {"root": root, "summary": summaries[ps], "submitted_before": before[ps], "losses": losses[ps],
-                 "unfiltered": unfiltered} for ps, root in roots.items()}
+def grading(released, tmp_path_factory):
+    """Every problem set autograded in the background, each as a job of its own (problem set ->
+    its Future, and "unfiltered" -> the stderr check's), so that a failure in one set fails only
+    that set's tests. One more job than cores: the submissions that hang leave a core idle until
+    their time limit."""
+    pool = ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1)
+    jobs: dict[str, Future] = {ps: pool.submit(_grade, released, ps, tmp_path_factory.mktemp(ps))
+                               for ps in PROBLEM_SETS}
+    jobs["unfiltered"] = pool.submit(_grade_unfiltered, released, PROBLEM_SETS[0],
+                                     tmp_path_factory.mktemp("unfiltered"))
+    yield jobs
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _scores(course, ps: str, student: str, root_key: str = "root") -> dict[str, float | None]:
+@pytest.fixture
+def course(grading, ps) -> Graded:
+    """Problem set ``ps`` (the test's parameter) after grading."""
+    return grading[ps].result(timeout=GRADING_TIMEOUT_S)
+
+
+def _scores(root: Path, ps: str, student: str) -> dict[str, float | None]:
+    """grade id -> score of ``student``'s submission of ``ps`` in the gradebook of course directory ``root``."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course[ps][root_key] / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(ps, student)
         return {g.name: g.score for nb in submission.notebooks for g in nb.grades}
 
@@ -175,25 +196,26 @@ def test_problem_set_points_and_parts(ps):
         if cell.cell_type == "code":
             assert not cell.get("outputs"), f"{ps} source stores outputs"
             if _nbgrader_meta(cell).get("grade"):
-                assert "### BEGIN HIDDEN TESTS" in cell.source, f"{_nbgrader_meta(cell)['grade_id']} has no hidden tests"
+                assert "### BEGIN HIDDEN TESTS" in cell.source, \
+                    f"{_nbgrader_meta(cell)['grade_id']} has no hidden tests"
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_solved_submission_scores_every_autograded_point(course, ps):
-    scores = _scores(course, ps, "solved")
+    scores = _scores(course.root, ps, "solved")
     for grade_id, points in _autograded_points(_source(ps)).items():
         assert scores[grade_id] == points, f"{grade_id}: {scores[grade_id]} of {points}"
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_untouched_release_scores_zero_everywhere(course, ps):
-    scores = _scores(course, ps, "untouched")
+    scores = _scores(course.root, ps, "untouched")
     assert all(scores[g] == 0 for g in _autograded_points(_source(ps))), scores
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
-    scores = _scores(course, ps, "partial")
+    scores = _scores(course.root, ps, "partial")
     points = _autograded_points(_source(ps))
     lost = _case(ps).LOST
     assert set(lost) <= set(points) and sum(lost.values()) > 0
@@ -201,44 +223,45 @@ def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
     assert {g: scores[g] for g in points} == expected
 
 
-def test_warnings_would_cost_points_without_the_stderr_filter(course):
-    points = _autograded_points(_source(PROBLEM_SETS[0]))
-    filtered = _scores(course, PROBLEM_SETS[0], "fake_answers")  # its answers warn on stderr
-    unfiltered = _scores(course, PROBLEM_SETS[0], "fake_answers", root_key="unfiltered")
+def test_warnings_would_cost_points_without_the_stderr_filter(grading):
+    ps = PROBLEM_SETS[0]
+    points = _autograded_points(_source(ps))
+    filtered = _scores(grading[ps].result().root, ps, "fake_answers")  # its answers warn on stderr
+    unfiltered = _scores(grading["unfiltered"].result(), ps, "fake_answers")
     assert sum(unfiltered[g] for g in points) < sum(filtered[g] for g in points)
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_duplicated_test_cell_is_reported_and_does_not_stop_the_class(course, ps):
-    summary = course[ps]["summary"]
+    summary = course.summary
     assert f"duplicated_test ({ps}): {ps}.ipynb has duplicated graded cells" in summary
     for student in ("solved", "untouched", "partial", *HOSTILE):
-        assert _scores(course, ps, student), student
+        assert _scores(course.root, ps, student), student
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_summary_lists_every_student_and_manual_work(course, ps):
-    rows = {tuple(line.split()[:2]): line.split()[2:] for line in course[ps]["summary"].splitlines() if line.strip()}
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in course.summary.splitlines() if line.strip()}
     points = _autograded_points(_source(ps))
     total = sum(float(_nbgrader_meta(c)["points"]) for c in _source(ps).cells if _nbgrader_meta(c).get("grade"))
     assert rows[("solved", ps)] == ["graded", f"{sum(points.values()):g}", "/", f"{total:g}"]
     assert rows[("untouched", ps)] == ["graded", "0", "/", f"{total:g}"]
     assert rows[("duplicated_test", ps)] == ["failed", "-"]
-    assert f"solved ({ps}): 1 answer(s) to grade by hand" in course[ps]["summary"]
+    assert f"solved ({ps}): 1 answer(s) to grade by hand" in course.summary
 
 
 @pytest.mark.parametrize("student", list(HOSTILE))
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_hostile_submission_scores_exactly_what_it_deserves(course, ps, student):
-    scores = _scores(course, ps, student)
-    lost = course[ps]["losses"][student]
+    scores = _scores(course.root, ps, student)
+    lost = course.losses[student]
     expected = {g: p - lost.get(g, 0) for g, p in _autograded_points(_source(ps)).items()}
     assert {g: scores[g] for g in expected} == expected
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_summary_names_what_each_hostile_submission_did(course, ps):
-    attention = [line.strip() for line in course[ps]["summary"].splitlines() if line.startswith("  ")]
+    attention = [line.strip() for line in course.summary.splitlines() if line.startswith("  ")]
     said = lambda student, words: any(line.startswith(f"{student} ({ps}):") and words in line  # noqa: E731
                                       for line in attention)
     assert said("tampered_tools", "found the tests' tools changed (the notebook changed what the tests rely on: ")
@@ -250,7 +273,7 @@ def test_summary_names_what_each_hostile_submission_did(course, ps):
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_hostile_submissions_leave_bounded_output_and_read_nothing_hidden(course, ps):
-    root = course[ps]["root"]
+    root = course.root
     flooded = root / "autograded" / "misbehaving" / ps / f"{ps}.ipynb"
     assert flooded.stat().st_size < 2_000_000, "a flood of output reached the autograded notebook"
     if "reads_answers" not in HOSTILE:
@@ -263,12 +286,12 @@ def test_hostile_submissions_leave_bounded_output_and_read_nothing_hidden(course
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_submitted_folder_is_never_modified(course, ps):
-    assert _hashes(course[ps]["root"] / "submitted") == course[ps]["submitted_before"]
+    assert _hashes(course.root / "submitted") == course.submitted_before
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_feedback_and_export(course, ps):
-    root = course[ps]["root"]
+    root = course.root
     done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"],
                           cwd=root, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -289,21 +312,65 @@ def test_feedback_and_export(course, ps):
     assert float(rows[(ps, "untouched")]["score"]) == 0
 
 
+def _lines(cells: list) -> set[str]:
+    return {line.strip() for cell in cells for line in cell.source.splitlines()} - {""}
+
+
+def _secret_lines(source: nbformat.NotebookNode) -> set[str]:
+    """The lines of ``source`` that only its solutions, hidden tests and mark schemes hold: the
+    lines inside those markers (the whole cell for a solution cell without markers) that appear
+    nowhere else in the source, and are not the stub nbgrader writes in their place."""
+    secret, public = set(), set(CODE_STUB)
+    for cell in source.cells:
+        lines = cell.source.splitlines()
+        whole = _nbgrader_meta(cell).get("solution") and not any(SOLUTION_MARKERS[0] in line for line in lines)
+        inside = False
+        for line in lines:
+            if any(begin in line for begin, _ in (SOLUTION_MARKERS, HIDDEN_TEST_MARKERS, MARK_SCHEME)):
+                inside = True
+            elif any(end in line for _, end in (SOLUTION_MARKERS, HIDDEN_TEST_MARKERS, MARK_SCHEME)):
+                inside = False
+            else:
+                (secret if inside or whole else public).add(line.strip())
+    return secret - public - {""}
+
+
+def _leaked_lines(source: nbformat.NotebookNode, release: nbformat.NotebookNode) -> set[str]:
+    return _secret_lines(source) & _lines(release.cells)
+
+
+def test_the_leak_check_catches_a_one_line_solution():
+    def cell(text, **meta):
+        made = nbformat.v4.new_code_cell(text)
+        made.metadata["nbgrader"] = meta
+        return made
+
+    source = nbformat.v4.new_notebook(cells=[
+        cell("def relu(x):\n    ### BEGIN SOLUTION\n    return x.clamp(min=0)\n    ### END SOLUTION",
+             grade_id="relu", solution=True),
+        cell("assert relu(t).min() >= 0\n### BEGIN HIDDEN TESTS\nassert relu(-t).max() == 0\n### END HIDDEN TESTS",
+             grade_id="test_relu", grade=True, points=1)])
+    assert _secret_lines(source) == {"return x.clamp(min=0)", "assert relu(-t).max() == 0"}
+    stub = cell("def relu(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()")
+    release = nbformat.v4.new_notebook(cells=[stub, cell("assert relu(t).min() >= 0")])
+    assert not _leaked_lines(source, release)
+    release.cells[0].source = "def relu(x):\n    return x.clamp(min=0)"
+    assert _leaked_lines(source, release) == {"return x.clamp(min=0)"}
+
+
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
-def test_release_hides_solutions_and_hidden_tests(course, ps):
-    folder = course[ps]["root"] / "release" / ps
+def test_release_hides_solutions_and_hidden_tests(released, ps):
+    folder = released / "release" / ps
     assert sorted(p.name for p in folder.iterdir()) == [f"{ps}.ipynb"], "the release holds other files"
-    released = nbformat.read(folder / f"{ps}.ipynb", as_version=4)
-    assert not any(c.get("outputs") for c in released.cells if c.cell_type == "code"), "the release holds outputs"
-    release = (folder / f"{ps}.ipynb").read_text()
-    source = _source(ps)
+    release = nbformat.read(folder / f"{ps}.ipynb", as_version=4)
+    assert not any(c.get("outputs") for c in release.cells if c.cell_type == "code"), "the release holds outputs"
+    text = (folder / f"{ps}.ipynb").read_text()
     for marker in HIDDEN_TEST_MARKERS + SOLUTION_MARKERS + ("=== BEGIN MARK SCHEME",):
-        assert marker not in release
-    for grade_id, answer in worked_answers(source).items():
-        solution_lines = {line.strip() for line in answer.splitlines() if len(line.strip()) > 25
-                          and not line.strip().startswith(("def ", '"""'))}
-        leaked = [line for line in solution_lines if line in release]
-        assert not leaked, f"solution of {grade_id} leaks into the release: {leaked}"
+        assert marker not in text
+    source = _source(ps)
+    assert len(_secret_lines(source)) >= len(worked_answers(source)), "too few secret lines to look for"
+    leaked = _leaked_lines(source, release)
+    assert not leaked, f"lines of {ps}'s solutions or hidden tests are in the release: {sorted(leaked)}"
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)

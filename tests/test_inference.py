@@ -51,7 +51,9 @@ def test_measure_latency_reports_ordered_percentiles(device):
 
 
 def test_throughput_grows_with_batch_size(device):
-    rows = dp.throughput_vs_batch_size(dp.mlp([256, 256, 10]), (256,), [1, 256], device=device,
+    """A small model's batch of one is all call overhead, which a batch of 256 shares: far more
+    than 4x the examples per second, by a margin that a busy machine does not eat."""
+    rows = dp.throughput_vs_batch_size(dp.mlp([16, 32, 10]), (16,), [1, 256], device=device,
                                        min_run_time=0.05)
     assert [r.batch_size for r in rows] == [1, 256]
     assert rows[1].examples_per_second > 4 * rows[0].examples_per_second

@@ -28,21 +28,50 @@ def test_fit_moves_host_data_and_model_to_the_device(device):
     assert next(model.parameters()).device.type == device.type
 
 
-def test_fit_reads_the_device_once_per_epoch_not_per_batch(monkeypatch):
-    """Each .item() is a host synchronisation on a GPU: fit may do two per epoch, whatever the batches."""
-    calls = {"n": 0}
-    real_item = torch.Tensor.item
+# Every way Python reads a tensor's values: on a GPU each one waits for the device.
+VALUE_READS = ("item", "tolist", "numpy", "__float__", "__int__", "__bool__", "__index__", "__array__",
+               "__format__", "__repr__")
 
-    def counting_item(self):
-        calls["n"] += 1
-        return real_item(self)
 
-    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+@pytest.fixture
+def value_reads(monkeypatch) -> list[str]:
+    """The names of the tensor methods through which values are read from now on, one entry per
+    read (a read inside another, such as repr calling item, counts once)."""
+    reads, depth = [], [0]
+
+    def counted(name, method):
+        def read(self, *args, **kwargs):
+            if depth[0] == 0:
+                reads.append(name)
+            depth[0] += 1
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return read
+
+    for name in VALUE_READS:
+        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
+    return reads
+
+
+def test_fit_reads_the_device_a_few_times_per_epoch_whatever_the_batches(value_reads):
+    """A read of a tensor's value is a host synchronisation on a GPU: fit may read the epoch's
+    loss and accuracy (at most two reads per epoch), never something per batch."""
     data = dp.synthetic_images(320, (8,), num_classes=3, device="cpu")
+    counts = {}
     for batch_size in (160, 10):
-        calls["n"] = 0
+        value_reads.clear()
         dp.fit(dp.mlp([8, 3]), data, epochs=2, batch_size=batch_size, progress=False)
-        assert calls["n"] == 4, f"{calls['n']} host reads for {320 // batch_size} batches per epoch"
+        counts[batch_size] = len(value_reads)
+    assert counts[160] == counts[10] <= 2 * 2, f"value reads for 2 and 32 batches per epoch: {counts}"
+
+
+def test_the_read_counter_sees_every_kind_of_read(value_reads):
+    """The count above is not blind: a per-batch .tolist(), float() or f-string would be seen."""
+    t = torch.tensor([1.5])
+    t.tolist(), float(t), bool(t), t.numpy(), t.item(), f"{t[0]:.1f}", repr(t)
+    assert value_reads == ["tolist", "__float__", "__bool__", "numpy", "item", "__format__", "__repr__"]
 
 
 def test_fit_with_custom_optimizer_and_bf16(device):

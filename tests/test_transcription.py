@@ -29,18 +29,18 @@ import inspect
 import os
 import pkgutil
 import re
-import shutil
 import symtable
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from test_grading import (PROBLEM_SETS, ROOT, _autograded_points, _nbgrader_meta,
-                          _run_concurrently, _scores)
+from courses import PROBLEM_SETS, course_of
+from test_grading import ROOT, _autograded_points, _nbgrader_meta, _run, _scores
 
 MAX_FRACTION = 0.10   # of a set's autograded points that copying may earn
 STUDENT = "copier"
@@ -751,7 +751,8 @@ def test_shown_functions_cover_lessons_library_and_kernels():
     assert ("lessons/02_backpropagation.ipynb", "relu_backward") in shown
     assert ("dlparallel.timing", "percentiles") in shown and ("dlparallel.flops", "matmul_flops") in shown
     assert shown[("dlparallel.kernels", "tiled_matmul")].kernel
-    assert "tile = 16" in [ast.unparse(c) for c in shown[("dlparallel.kernels", "tiled_matmul")].source.constants.values()]
+    constants = shown[("dlparallel.kernels", "tiled_matmul")].source.constants.values()
+    assert "tile = 16" in [ast.unparse(c) for c in constants]
     assert not any(origin.startswith("dlparallel.grading") for origin, _ in shown)
 
 
@@ -760,32 +761,27 @@ def test_shown_functions_cover_lessons_library_and_kernels():
 
 
 @pytest.fixture(scope="module")
-def copied(tmp_path_factory):
+def copied(released, tmp_path_factory):
     """Per problem set: a course directory with the copier's submission, autograded (a submission
     with nothing pasted is the release itself, which scores 0 (tests/test_grading.py): not graded)."""
     shown = shown_functions()
-    roots = {}
+    roots, pasted = {}, {}
     for ps in PROBLEM_SETS:
-        roots[ps] = root = tmp_path_factory.mktemp(f"copier_{ps}")
-        shutil.copy(ROOT / "nbgrader_config.py", root)
-        shutil.copytree(ROOT / "source" / ps, root / "source" / ps)
-    _run_concurrently({ps: ([sys.executable, "-m", "nbgrader", "generate_assignment", ps, "--force"], root)
-                       for ps, root in roots.items()}, jobs=len(roots), timeout=600)
-    pasted = {}
-    for ps, root in roots.items():
+        roots[ps] = root = course_of(released, ps, tmp_path_factory.mktemp(f"copier_{ps}"))
         release = nbformat.read(root / "release" / ps / f"{ps}.ipynb", as_version=4)
         submission, pasted[ps] = copier_submission(release, shown)
         folder = root / "submitted" / STUDENT / ps
         folder.mkdir(parents=True)
         nbformat.write(submission, folder / f"{ps}.ipynb")
     graded = [ps for ps in roots if any(what != LEFT for what in pasted[ps].values())]
-    summaries = _run_concurrently({ps: ([sys.executable, "-m", "dlparallel.grading", "autograde", ps,
-                                         f"--set=GuardedExecute.timeout={CELL_TIMEOUT_S}",
-                                         f"--student={STUDENT}"], roots[ps]) for ps in graded},
-                                  jobs=(os.cpu_count() or 1) + 1, timeout=900)
+    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+        summaries = dict(zip(graded, pool.map(lambda ps: _run(
+            [sys.executable, "-m", "dlparallel.grading", "autograde", ps,
+             f"--set=GuardedExecute.timeout={CELL_TIMEOUT_S}", f"--student={STUDENT}"], roots[ps]), graded)))
     return {ps: {"root": root, "pasted": pasted[ps], "summary": summaries.get(ps)} for ps, root in roots.items()}
 
 
+@pytest.mark.timeout(600, func_only=True)  # the grading (set-up) has its own time limits
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_copying_shown_code_earns_at_most_a_tenth_of_the_points(copied, ps):
     source = nbformat.read(ROOT / "source" / ps / f"{ps}.ipynb", as_version=4)
@@ -796,7 +792,7 @@ def test_copying_shown_code_earns_at_most_a_tenth_of_the_points(copied, ps):
         return   # nothing to paste: the copier hands in the release, which earns nothing
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in copied[ps]["summary"].splitlines() if line.strip()}
     assert rows.get((STUDENT, ps), ["missing"])[0] == "graded", copied[ps]["summary"]
-    scores = _scores(copied, ps, STUDENT)
+    scores = _scores(copied[ps]["root"], ps, STUDENT)
     earned, total = sum(scores[g] or 0 for g in points), sum(points.values())
     lines = []
     for cell in source.cells:

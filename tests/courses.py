@@ -1,0 +1,47 @@
+"""nbgrader course directories for the tests: the problem sets released once per test run
+(tests/conftest.py's ``released`` fixture), and copies of one set's release to grade or serve."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
+# nbgrader and the kernels it starts find this Python's tools first.
+ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+
+
+def nbgrader(*args: str, cwd: Path, timeout: float = 600) -> str:
+    """Run ``nbgrader ARGS`` in the course directory ``cwd``; return its output, failing with it."""
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def release_every_set(root: Path, jobs: int = 2) -> None:
+    """Make ``root`` a course directory (this repository's nbgrader_config.py and source/) in which
+    every problem set is released by ``nbgrader generate_assignment``, each with a gradebook of its
+    own (``<set>.db``, so that the sets are released at the same time)."""
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(lambda ps: nbgrader("generate_assignment", ps, "--force",
+                                          f"--CourseDirectory.db_url=sqlite:///{root}/{ps}.db", cwd=root),
+                      PROBLEM_SETS))
+
+
+def course_of(released: Path, ps: str, dest: Path) -> Path:
+    """``dest`` made a course directory holding problem set ``ps`` as ``released`` has it: its
+    source, its release and its gradebook (``gradebook.db``), ready for submissions."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(released / "nbgrader_config.py", dest)
+    for step in ("source", "release"):
+        shutil.copytree(released / step / ps, dest / step / ps)
+    shutil.copy(released / f"{ps}.db", dest / "gradebook.db")
+    return dest
