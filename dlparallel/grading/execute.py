@@ -26,8 +26,8 @@ Example (``nbgrader_config.py``)::
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from time import monotonic
@@ -96,19 +96,19 @@ class GuardedExecute(Execute):
         self._deadline = monotonic() + self.notebook_timeout
         self._output_bytes: dict[int, int] = {}
         self._preamble = _VERIFY + "\n" + _setup_imports(nb) + "\n"
-        prelude = new_code_cell(self._seal_source(resources))
-        nb.cells.insert(0, prelude)
         if self.sandbox:
             problem = sandbox_problem()
             if problem:
                 raise RuntimeError(f"{problem}; to grade without a sandbox, pass --unsandboxed")
-        self._sockets = tempfile.mkdtemp(prefix="dlp-kernel-")
+        prelude = new_code_cell(self._seal_source(resources))
+        nb.cells.insert(0, prelude)
+        # The sandboxed kernel's connection file and sockets, shared with this process alone.
+        sockets = tempfile.TemporaryDirectory(prefix="dlp-kernel-") if self.sandbox else contextlib.nullcontext()
         try:
-            with gradebook_lock.released():  # other students' grading may use the gradebook meanwhile
+            with sockets as self._sockets, gradebook_lock.released():  # others may use the gradebook meanwhile
                 nb, resources = super().preprocess(nb, resources, km)
         finally:
             nb.cells.remove(prelude)
-            shutil.rmtree(self._sockets, ignore_errors=True)
         failed = [o for o in prelude.outputs if o.get("output_type") == "error"]
         if failed:
             raise RuntimeError(f"the grading kernel could not be sealed: {failed[0].get('ename')}: "
