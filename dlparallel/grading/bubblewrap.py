@@ -58,7 +58,7 @@ class SandboxLimits:
     """What one sandboxed kernel may use (bytes, or counts)."""
 
     memory: int = 4 * 2**30       # data memory of each process (RLIMIT_DATA)
-    processes: int = 512          # processes and threads of the sandbox's user (RLIMIT_NPROC)
+    processes: int = 4096         # processes and threads of the grading user, all together (RLIMIT_NPROC)
     open_files: int = 1024        # per process (RLIMIT_NOFILE)
     file_size: int = 256 * 2**20  # largest file a process may write (RLIMIT_FSIZE)
     disk: int = 512 * 2**20       # each private folder: working folder, /tmp, home

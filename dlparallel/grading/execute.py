@@ -86,8 +86,8 @@ class GuardedExecute(Execute):
                              "students) from the kernel.").tag(config=True)
     sandbox = Bool(True, help="Run the kernel in a bubblewrap sandbox; False grades without one (the kernel then "
                    "hides the course directory with Landlock where available).").tag(config=True)
-    max_processes = Integer(512, help="Processes and threads of a sandboxed kernel (not enforced for root)."
-                            ).tag(config=True)
+    max_processes = Integer(4096, help="Processes and threads of the grading user (all of its processes count) "
+                            "beyond which a sandboxed kernel starts no more; not enforced for root.").tag(config=True)
     disk_limit = Integer(512 * 2**20, help="Bytes a sandboxed kernel may write in each of its private folders "
                          "(working folder, /tmp, home); /dev/shm gets half.").tag(config=True)
 
