@@ -19,7 +19,7 @@ GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
 GPU_WHEELS := nbval ipykernel nbclient ipywidgets hypothesis numpy==2.4.6
 
-.PHONY: install browser lab test test-fast lint lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
+.PHONY: install browser bubblewrap lab test test-fast lint lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 # The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
@@ -52,6 +52,18 @@ browser:
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "No Chromium, and no apt-get as root or sudo to install it: the browser tests will be skipped."; fi
 
+# Debian's bubblewrap, which autograding runs each student's kernel in (see the README's instructor
+# guide), installed with apt where this user may; elsewhere `make autograde` refuses to grade
+# unless UNSANDBOXED=1.
+bubblewrap:
+	@if command -v bwrap >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    echo "Installing Debian's bubblewrap for sandboxed autograding"; \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap; \
+	else echo "No bubblewrap, and no apt-get as root or sudo to install it: autograding needs UNSANDBOXED=1."; fi
+
 # When make started, for the time `make test` and `make test-fast` print at the end (set-up included).
 START := $(shell date +%s)
 ELAPSED = s=$$(( $$(date +%s) - $(START) )); echo "make $@ took $$((s / 60)) min $$((s % 60)) s"
@@ -66,7 +78,7 @@ lint: $(STAMP)
 	$(LINT)
 
 # What CI runs: lint, then every test (the grading pipeline and the browser tests included).
-test: $(STAMP) browser
+test: $(STAMP) browser bubblewrap
 	$(LINT) && $(PYTEST) $(CHECKS); status=$$?; $(ELAPSED); exit $$status
 
 # The edit loop: lint, the library's tests and doctests, the lessons under nbval; without the tests
@@ -90,11 +102,17 @@ solutions: $(COURSE_STAMP)
 student: release
 	$(BIN)/python -m dlparallel.grading student --out dist/student --replace
 
-autograde: $(COURSE_STAMP)
-	$(NB_ENV) $(BIN)/python -m dlparallel.grading autograde $(ASSIGNMENTS)
+# Students graded at the same time (default: this machine's cores); UNSANDBOXED=1 grades where
+# bubblewrap cannot run (the summary says so).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+UNSANDBOXED ?=
+autograde: $(COURSE_STAMP) bubblewrap
+	$(NB_ENV) $(BIN)/python -m dlparallel.grading autograde $(ASSIGNMENTS) --jobs $(JOBS) \
+	    $(if $(filter-out 0,$(UNSANDBOXED)),--unsandboxed,)
 
+# Every assignment's feedback, even when one student's cannot be made (nbgrader names them).
 feedback: $(COURSE_STAMP)
-	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_feedback $$a --force || exit 1; done
+	status=0; for a in $(ASSIGNMENTS); do $(NBGRADER) generate_feedback $$a --force || status=1; done; exit $$status
 
 export: $(COURSE_STAMP)
 	$(NBGRADER) export --to grades.csv

@@ -13,9 +13,11 @@ c.CourseDirectory.course_id = "dlparallel"
 # exchange the students share.
 c.Exchange.root = str(Path(__file__).resolve().parent / "exchange")
 
-# Each student's notebook runs in a guarded kernel (dlparallel/grading/execute.py): sealed before
-# the student's first cell (memory limit, course files hidden, genuine functions recorded), each
-# test cell checked for tampering, and what completed is scored when the notebook misbehaves.
+# Each student's notebook runs in a guarded kernel (dlparallel/grading/execute.py): started in a
+# bubblewrap sandbox of its own (dlparallel/grading/bubblewrap.py: no view of the course directory,
+# private size-bounded folders, its own processes only, resource limits), sealed before the
+# student's first cell (genuine functions recorded), each test cell checked for tampering, and
+# what completed is scored when the notebook misbehaves.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
@@ -41,7 +43,9 @@ c.GuardedExecute.interrupt_on_timeout = True
 c.GuardedExecute.notebook_timeout = 1800
 c.GuardedExecute.memory_limit = 4 * 2**30      # bytes of data memory (RLIMIT_DATA); 0 for none
 c.GuardedExecute.max_output_bytes = 200_000    # per cell, as the output arrives
-c.GuardedExecute.hide_course_files = True      # Linux Landlock: source/, the gradebook, others' work
+c.GuardedExecute.hide_course_files = True      # source/, the gradebook, others' work are not in view
+c.GuardedExecute.disk_limit = 512 * 2**20      # bytes in each private folder of the kernel (/dev/shm: half)
+c.GuardedExecute.max_processes = 4096          # processes and threads of the grading user (not for root)
 # A flood of output is cut, so that one submission cannot fill the disk or the feedback page.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100

@@ -9,6 +9,7 @@ must score full points.
 from __future__ import annotations
 
 import copy
+import json
 
 import nbformat
 from nbformat import NotebookNode
@@ -86,7 +87,8 @@ MISBEHAVING_CELLS = [
     "raise SystemExit(3)",
     "import time\nwhile True:\n    time.sleep(0.5)",
 ]
-IGNORES_INTERRUPTS = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.5)"
+IGNORES_INTERRUPTS = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                      "while True:\n    time.sleep(0.5)")
 KILLS_ITS_KERNEL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
 
 
@@ -135,7 +137,8 @@ def tampered_notebook(release, answers, case):
     lost = iter(case.LOST)
     edits = [
         lambda c: setattr(c, "source", "pass"),
-        lambda c: notebook.cells.__setitem__(notebook.cells.index(c), nbformat.v4.new_markdown_cell(c.source, metadata=c.metadata)),
+        lambda c: notebook.cells.__setitem__(notebook.cells.index(c),
+                                             nbformat.v4.new_markdown_cell(c.source, metadata=c.metadata)),
         lambda c: _meta(c).update(grade_id="my_own_test"),
         lambda c: c.metadata.pop("nbgrader"),
         lambda c: (_meta(c).update(locked=False), setattr(c, "source", "print('fine')")),
@@ -181,3 +184,119 @@ def reads_answers(release, answers, case):
 
 HOSTILE = {builder.__name__: builder for builder in
            (tampered_tools, fake_answers, tampered_notebook, misbehaving, killed, reads_answers)}
+
+
+# What follows attacks the grading machinery rather than the tests (tests/test_sandbox.py): every
+# file or process it leaves is named with ATTACK, so that the test can look for survivors.
+ATTACK = "dlp-attack"
+
+# Configuration and start-up files where the grader or a later kernel would read them, files that
+# fill the disk and shared memory, a flood of processes, a daemon that looks for other kernels and
+# outlives its own, a grandchild holding the kernel's output, and reads through /proc.
+PERSISTENCE = r'''
+import os, pathlib, subprocess, sys
+ATTACK = "dlp-attack"
+payload = f"open('/tmp/{ATTACK}-config-ran', 'w').write('ran')\n"
+home, here = pathlib.Path.home(), pathlib.Path.cwd()
+for path in [home / ".jupyter" / "nbgrader_config.py", home / ".jupyter" / "jupyter_config.py",
+             home / ".ipython" / "profile_default" / "startup" / "00-attack.py",
+             home / ".ipython" / "profile_default" / "ipython_kernel_config.py",
+             here / "nbgrader_config.py", here / "ipykernel_launcher.py", here / "dlparallel" / "__init__.py",
+             here.parents[2] / "nbgrader_config.py", pathlib.Path("/tmp") / f"{ATTACK}-startup.py"]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(payload)
+    except OSError as error:
+        print("cannot write", path, type(error).__name__)
+for folder in (here, pathlib.Path("/dev/shm"), pathlib.Path("/tmp")):
+    written = 0
+    try:
+        with open(folder / f"{ATTACK}-fill", "wb") as file:
+            for _ in range(1024):
+                file.write(b"x" * 2**20)
+                written += 1
+    except OSError:
+        pass
+    print("filled", folder, written, "MiB")
+flood = 0
+try:
+    for _ in range(200):
+        subprocess.Popen(["sleep", "1234.5"], start_new_session=True, stdout=subprocess.DEVNULL)
+        flood += 1
+except OSError:
+    pass
+print("started", flood, "processes")
+subprocess.Popen(["setsid", "sleep", "1234.6"])  # holds the kernel's stdout and stderr
+daemon = f"""
+import os, time
+for _ in range(600):
+    kernels = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getppid()
+               and b'ipykernel' in open(f'/proc/{{p}}/cmdline', 'rb').read()]
+    open('/tmp/{ATTACK}-daemon-saw-' + str(len(kernels)), 'w').close()
+    time.sleep(0.1)
+"""
+subprocess.Popen([sys.executable, "-c", daemon, ATTACK], start_new_session=True, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL)
+seen = {}
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        seen[int(pid)] = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        pass
+print("other kernels", sum("ipykernel_launcher" in c and "bwrap" not in c.split()[0]  # not the sandbox's init
+                           for p, c in seen.items() if p != os.getpid()))
+print("graders seen", sum("nbgrader" in c or "gradebook_lock" in c for c in seen.values()))
+try:
+    variables = open("/proc/1/environ", "rb").read().split(b"\0")
+    print("init environment", sorted(v.split(b"=")[0].decode() for v in variables if v))
+except OSError:
+    print("init environment unreadable")
+print("connection files", len(list(pathlib.Path("/tmp").rglob("kernel*.json"))))  # its own only
+'''
+
+# Shipped next to the notebook: a module named like the kernel's launcher, a package that would
+# shadow the course's, a grader configuration, and links to the gradebook and the hidden tests.
+SHIPPED = {
+    "ipykernel_launcher.py": f"open('/tmp/{ATTACK}-launcher-ran', 'w').close()\n",
+    "dlparallel/__init__.py": f"open('/tmp/{ATTACK}-package-ran', 'w').close()\n",
+    "nbgrader_config.py": f"open('/tmp/{ATTACK}-shipped-config-ran', 'w').close()\n",
+}
+SHIPPED_LINKS = {"gradebook.db": "gradebook.db", "source": "source"}  # name -> path in the course directory
+
+# A later cell prints the kernel's input history, where the hidden tests of earlier cells were.
+PRINTS_HISTORY = "print('\\n'.join(In))  # what ran before, hidden tests included\n"
+# Marker text in an answer, which nbgrader's feedback step stops at.
+MARKER_TEXT = "# ### BEGIN HIDDEN TESTS (not really)\n"
+
+
+def persistence(release, answers, case):
+    """Nothing answered; the concept cell attacks the machine (PERSISTENCE): it must score nothing,
+    leave nothing behind and change nothing for the students graded after it."""
+    notebook = copy.deepcopy(release)
+    notebook.cells[_index(notebook, "concepts")].source = PERSISTENCE
+    return notebook, dict.fromkeys(_tests(notebook))
+
+
+def marker_text(release, answers, case):
+    """Nothing answered but the hidden-test marker text in the first answer, and a last cell printing
+    the input history: it scores nothing, and its feedback page is made, without the hidden tests."""
+    notebook = copy.deepcopy(release)
+    notebook.cells[_first_answer(notebook)].source = MARKER_TEXT + notebook.cells[_first_answer(notebook)].source
+    notebook.cells.append(nbformat.v4.new_code_cell(PRINTS_HISTORY))
+    return notebook, dict.fromkeys(_tests(notebook))
+
+
+def malformed(release: NotebookNode) -> dict[str, bytes]:
+    """Notebook files nbgrader would crash on: student -> the bytes handed in."""
+    text = nbformat.writes(release)
+    bad_cell = json.loads(text)
+    bad_cell["cells"][1] = []
+    grade_id = json.loads(text)
+    next(c for c in grade_id["cells"] if c["metadata"].get("nbgrader", {}).get("grade"))["metadata"]["nbgrader"][
+        "grade_id"] = ["a", "list"]
+    deep = json.loads(text)
+    deep["cells"][0]["metadata"]["deep"] = "__DEEP__"
+    depth = 100_000
+    return {"cell_not_an_object": json.dumps(bad_cell).encode(),
+            "grade_id_a_list": json.dumps(grade_id).encode(),
+            "nested_100000_deep": json.dumps(deep).replace('"__DEEP__"', "[" * depth + "]" * depth).encode()}

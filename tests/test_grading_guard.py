@@ -162,7 +162,7 @@ def test_grading_modules_have_no_side_effects_on_import():
 def test_summary_warns_where_course_files_cannot_be_hidden(monkeypatch):
     from dlparallel.grading import autograde
 
-    report = autograde.SubmissionReport("alice", "ps1", "graded", 20.0, 25.0)
+    report = autograde.SubmissionReport("alice", "ps1", "graded", 20.0, 25.0, sandboxed=False)
     monkeypatch.setattr(autograde, "landlock_abi", lambda: 0)
     assert autograde.ISOLATION_WARNING in autograde.format_summary([report])
     monkeypatch.setattr(autograde, "landlock_abi", lambda: 7)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from .autograde import autograde, format_summary
+from .autograde import SandboxUnavailable, autograde, format_summary
 from .solutions import write_solutions
 from .student_edition import ReleaseMissingError, build_student_edition
 
@@ -16,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     solutions = commands.add_parser("solutions", help="write worked solutions (no hidden tests) from source/")
     solutions.add_argument("--source", default="source")
     solutions.add_argument("--out", default="solutions")
-    grade = commands.add_parser("autograde", help="autograde every student, one at a time, and summarise")
+    grade = commands.add_parser("autograde", help="autograde every student, each in a sandbox, and summarise")
     grade.add_argument("assignments", nargs="+")
     grade.add_argument("--student", action="append", help="only this student (repeatable)")
     grade.add_argument("--timeout", type=float, default=2400.0,
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="an nbgrader option for this run, e.g. GuardedExecute.timeout=30 (repeatable)")
     grade.add_argument("--root", default=".", help="the course directory")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="students graded at the same time (default: this machine's cores)")
+    grade.add_argument("--unsandboxed", action="store_true",
+                       help="grade even where bubblewrap cannot start a sandbox (the summary says so)")
     student = commands.add_parser("student", help="build the student edition from the lessons and release/")
     student.add_argument("--out", default="dist/student")
     student.add_argument("--replace", action="store_true", help="delete and rebuild an existing edition")
@@ -45,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     for assignment in args.assignments:
         if not (Path(args.root) / "release" / assignment).is_dir():
             parser.error(f"release/{assignment} does not exist: run `make release` first")
-        reports += autograde(assignment, args.root, args.student, args.timeout, [f"--{o}" for o in args.set])
+        try:
+            reports += autograde(assignment, args.root, args.student, args.timeout, [f"--{o}" for o in args.set],
+                                 jobs=args.jobs, sandboxed=not args.unsandboxed)
+        except SandboxUnavailable as error:
+            parser.error(str(error))
     print(format_summary(reports))
     return 0
 

@@ -3,8 +3,13 @@
 :class:`GuardedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
 (see ``nbgrader_config.py``). Compared with it, it
 
+- starts the kernel in a sandbox of its own (:mod:`dlparallel.grading.bubblewrap`): its own PID
+  namespace, no network, the course directory and home hidden, private size-bounded folders, a
+  fixed environment, limits on memory, processes, open files and file size. Where bubblewrap cannot
+  run, grading refuses unless ``GuardedExecute.sandbox = False`` (``--unsandboxed``); then the
+  kernel limits its own memory and hides the course directory with Landlock where it can;
 - seals the kernel before the student's first cell (:func:`dlparallel.grading.integrity.seal`):
-  a memory limit, the course directory's files hidden, the genuine functions recorded;
+  the genuine functions recorded;
 - runs every test cell between two integrity checks, after importing again what the notebook's
   locked setup cells import (so ``torch = something_else`` does not reach the tests);
 - scores what completed when the notebook misbehaves: if the kernel dies, ignores an interrupt,
@@ -21,7 +26,10 @@ Example (``nbgrader_config.py``)::
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import tempfile
+from pathlib import Path
 from time import monotonic
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -33,6 +41,8 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Bool, Integer
 
+from . import gradebook_lock
+from .bubblewrap import SandboxedKernelManager, SandboxLimits, course_checkout, installed_code, sandbox_problem
 from .sandbox import landlock_abi
 
 __all__ = ["GuardedExecute", "NOT_RUN"]
@@ -73,17 +83,30 @@ class GuardedExecute(Execute):
     max_output_bytes = Integer(200_000, help="Bytes of output kept per cell; the rest is dropped."
                                ).tag(config=True)
     hide_course_files = Bool(True, help="Hide the course directory's files (source/, the gradebook, other "
-                             "students) from the kernel, with Linux Landlock where available.").tag(config=True)
+                             "students) from the kernel.").tag(config=True)
+    sandbox = Bool(True, help="Run the kernel in a bubblewrap sandbox; False grades without one (the kernel then "
+                   "hides the course directory with Landlock where available).").tag(config=True)
+    max_processes = Integer(4096, help="Processes and threads of the grading user (all of its processes count) "
+                            "beyond which a sandboxed kernel starts no more; not enforced for root.").tag(config=True)
+    disk_limit = Integer(512 * 2**20, help="Bytes a sandboxed kernel may write in each of its private folders "
+                         "(working folder, /tmp, home); /dev/shm gets half.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict, km=None) -> tuple[NotebookNode, dict]:
         self._stopped = ""
         self._deadline = monotonic() + self.notebook_timeout
         self._output_bytes: dict[int, int] = {}
         self._preamble = _VERIFY + "\n" + _setup_imports(nb) + "\n"
+        if self.sandbox:
+            problem = sandbox_problem()
+            if problem:
+                raise RuntimeError(f"{problem}; to grade without a sandbox, pass --unsandboxed")
         prelude = new_code_cell(self._seal_source(resources))
         nb.cells.insert(0, prelude)
+        # The sandboxed kernel's connection file and sockets, shared with this process alone.
+        sockets = tempfile.TemporaryDirectory(prefix="dlp-kernel-") if self.sandbox else contextlib.nullcontext()
         try:
-            nb, resources = super().preprocess(nb, resources, km)
+            with sockets as self._sockets, gradebook_lock.released():  # others may use the gradebook meanwhile
+                nb, resources = super().preprocess(nb, resources, km)
         finally:
             nb.cells.remove(prelude)
         failed = [o for o in prelude.outputs if o.get("output_type") == "error"]
@@ -92,14 +115,28 @@ class GuardedExecute(Execute):
                                f"{failed[0].get('evalue')}")
         return nb, resources
 
+    def create_kernel_manager(self):
+        if not self.sandbox:
+            return super().create_kernel_manager()
+        self.kernel_name = self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        hidden = [CourseDirectory(config=self.config).root, *course_checkout()] if self.hide_course_files else []
+        limits = SandboxLimits(memory=self.memory_limit, processes=self.max_processes, disk=self.disk_limit,
+                               shared_memory=self.disk_limit // 2)
+        self.km = SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config, sockets=self._sockets,
+                                         workdir=str(self._path), hidden=[str(p) for p in hidden],
+                                         readable=[str(p) for p in installed_code()], limits=limits)
+        return self.km
+
     def _seal_source(self, resources: dict) -> str:
-        path = resources.get("metadata", {}).get("path") or "."
-        hide = CourseDirectory(config=self.config).root if self.hide_course_files else None
-        if hide is not None and not landlock_abi():
-            hide = None  # nothing to hide with; the autograde summary warns the instructor
+        self._path = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        hide, memory_limit = None, 0  # the sandbox hides the course and limits memory from outside
+        if not self.sandbox:
+            memory_limit = self.memory_limit
+            if self.hide_course_files and landlock_abi():  # else the autograde summary warns the instructor
+                hide = CourseDirectory(config=self.config).root
         return ("import dlparallel.grading.integrity\n"
-                f"dlparallel.grading.integrity.seal(memory_limit={self.memory_limit!r}, hide={hide!r}, "
-                f"writable=[{str(path)!r}])\n")
+                f"dlparallel.grading.integrity.seal(memory_limit={memory_limit!r}, hide={hide!r}, "
+                f"writable=[{str(self._path)!r}])\n")
 
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         timeout = super()._get_timeout(cell)

@@ -1,16 +1,18 @@
 """The grading kernel's guard against a notebook that rewrites what the hidden tests rely on.
 
 Hidden tests run in the student's own kernel, after the student's code. Autograding therefore
-starts the kernel with :func:`seal`, before any student code: it limits memory, hides the course
-directory's files (:mod:`dlparallel.grading.sandbox`), imports the assertion helpers (so that
-they capture genuine functions) and records every function and class of the modules the tests
-use, the library's own modules and the machinery by which IPython reports errors. Each test
+starts the kernel with :func:`seal`, before any student code: (when graded without a sandbox) it
+limits memory and hides the course directory's files (:mod:`dlparallel.grading.sandbox`), imports
+the assertion helpers (so that they capture genuine functions) and records every function and
+class of the modules the tests use, the library's own modules and the machinery by which IPython
+reports errors. Each test
 cell then starts and ends with :func:`verify`, which raises :class:`GradingIntegrityError` when
 any of it was replaced since: ``torch.allclose = lambda *a, **k: True`` earns nothing.
 
-This is a guard inside the student's process, not a sandbox: code written to defeat it
-specifically (say, by rewriting this module's memory) can. The autograde summary names every
-submission it stopped, for the instructor to read.
+This is a guard inside the student's process, not a sandbox (that is
+:mod:`dlparallel.grading.bubblewrap`'s job): code written to defeat it specifically (say, by
+rewriting this module's memory) can. The autograde summary names every submission it stopped,
+for the instructor to read.
 
 Example:
     >>> import math

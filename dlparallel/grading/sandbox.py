@@ -1,11 +1,12 @@
-"""Limits a grading kernel puts on itself before any student code runs: memory and files.
+"""Limits a grading kernel puts on itself when it is graded without a sandbox: memory and files.
 
-Both are inherited by every process the kernel starts and cannot be lifted by an unprivileged
-process afterwards. Files are hidden with Linux's Landlock (kernel 5.13 and newer, usable without
+Sandboxed kernels (:mod:`dlparallel.grading.bubblewrap`, the default) get both from outside and
+never see the course directory; these are the fallback for ``--unsandboxed`` grading. Both are
+inherited by every process the kernel starts and cannot be lifted by an unprivileged process
+afterwards. Files are hidden with Linux's Landlock (kernel 5.13 and newer, usable without
 privileges): the kernel keeps read and write access to everything outside the course directory,
 and inside it only to the paths it is given (the student's own folder, the installed library).
-Where Landlock is missing, :func:`landlock_abi` returns 0 and the instructor is told to grade in a
-container instead.
+Where Landlock is missing, :func:`landlock_abi` returns 0 and the autograde summary says so.
 
 Example (in a child process, since the limits are for good):
     >>> import subprocess, sys
@@ -74,7 +75,7 @@ def _outside(hidden: Path) -> list[Path]:
     """Everything on the filesystem outside ``hidden``: the siblings of it and of each ancestor.
     Links are left out: a rule on a link would grant its target, which may be ``hidden`` itself."""
     paths = []
-    for parent, child in zip(hidden.parents, [hidden, *hidden.parents]):
+    for parent, child in zip(hidden.parents, [hidden, *hidden.parents], strict=False):
         paths += [entry for entry in parent.iterdir() if entry != child and not entry.is_symlink()]
     return paths
 
