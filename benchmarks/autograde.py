@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import hostile_submissions as hostile  # noqa: E402
 
+from dlparallel.grading.paths import python_first_path  # noqa: E402
 from dlparallel.grading.solutions import with_answers, worked_answers  # noqa: E402
 
-ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+ENV = {**os.environ, "PATH": python_first_path(os.environ["PATH"])}
 KINDS = ("solved", "untouched", "partial", "tampered_tools", "fake_answers", "killed", "reads_answers", "persistence")
 
 

@@ -10,10 +10,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from dlparallel.grading.paths import python_first_path
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
 # nbgrader and the kernels it starts find this Python's tools first.
-ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+ENV = {**os.environ, "PATH": python_first_path(os.environ["PATH"])}
 
 
 def nbgrader(*args: str, cwd: Path, timeout: float = 600) -> str:

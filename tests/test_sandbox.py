@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 import hostile_submissions as hostile
-from courses import course_of
+from courses import ENV, course_of
 from dlparallel.grading.__main__ import main as grading_main
 from dlparallel.grading.autograde import SubmissionReport, format_summary, notebook_problems
 from dlparallel.grading.bubblewrap import sandbox_problem
@@ -27,7 +27,6 @@ from dlparallel.grading.solutions import with_answers, worked_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 PS = "ps1_backprop"
-ENV = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
 PROBLEM = sandbox_problem()
 if PROBLEM and os.environ.get("CI"):
     raise RuntimeError(f"CI must grade in a sandbox: {PROBLEM}")

@@ -41,6 +41,7 @@ from pathlib import Path
 from . import gradebook_lock
 from .bubblewrap import PASSED_ENV, sandbox_problem
 from .execute import NOT_RUN
+from .paths import python_first_path
 from .sandbox import landlock_abi
 
 __all__ = ["SubmissionReport", "submission_problems", "notebook_problems", "autograde", "format_summary",
@@ -218,9 +219,7 @@ def _grader_env(private: Path) -> dict[str, str]:
                ("HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "TMPDIR")}
     for folder in folders.values():
         folder.mkdir(mode=0o700, parents=True)
-    # nbgrader calls its database tool (alembic) by name: this Python's scripts come first on PATH.
-    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-    return {"PATH": path, **{k: str(v) for k, v in folders.items()},
+    return {"PATH": python_first_path(), **{k: str(v) for k, v in folders.items()},
             **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
 
 

@@ -45,6 +45,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Instance, List, Unicode
 
+from .paths import python_first_path
+
 __all__ = ["SandboxLimits", "bwrap_command", "sandbox_problem", "installed_code", "course_checkout",
            "SandboxedKernelManager"]
 
@@ -90,7 +92,7 @@ def bwrap_command(command: list[str], workdir: str | Path, sockets: str | Path, 
     home = str(Path.home())  # the grader's home, emptied: the kernel's own
     hide = [Path(p) for p in ["/tmp", home, *hidden] if Path(p) != Path("/")]
     if env is None:
-        env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": home,
+        env = {"PATH": python_first_path(), "HOME": home,
                "TMPDIR": "/tmp", "NUMBA_CACHE_DIR": "/tmp/numba",
                **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
     args = [_bwrap(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--ro-bind", "/", "/",
