@@ -16,8 +16,8 @@ with ``--json``, writes them to a file.
 
 Example (a process group of one rank, formed in this process):
     >>> from unittest import mock
-    >>> from dlparallel.parallel import _free_port
-    >>> env = dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    >>> from dlparallel.parallel import free_port
+    >>> env = dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     >>> with mock.patch.dict(os.environ, env):
     ...     rank, world_size, device = join_group("gloo")
     >>> epochs = train_digits(device, epochs=2)

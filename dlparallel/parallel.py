@@ -49,7 +49,7 @@ from .data import DeviceLoader, LabelledData
 from .devices import synchronize
 from .training import EpochRecord, History, LossFunction, TrainingDivergedError, _Trainer
 
-__all__ = ["ProcessGroupInfo", "DDPResult", "init_process_group_from_env", "train_ddp", "spawn_local",
+__all__ = ["ProcessGroupInfo", "DDPResult", "free_port", "init_process_group_from_env", "train_ddp", "spawn_local",
            "ring_allreduce_bytes", "data_parallel_step_time", "scaling_efficiency"]
 
 ENV_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -83,7 +83,7 @@ def init_process_group_from_env(backend: str | None = None,
     Example:
         >>> from unittest import mock
         >>> torchrun_env = dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-        ...                     MASTER_PORT=str(_free_port()))
+        ...                     MASTER_PORT=str(free_port()))
         >>> with mock.patch.dict(os.environ, torchrun_env):
         ...     init_process_group_from_env("gloo")
         ProcessGroupInfo(rank=0, world_size=1, device=device(type='cpu'))
@@ -210,7 +210,13 @@ def train_ddp(model_fn: Callable[[], nn.Module], data: LabelledData, epochs: int
     return DDPResult(model=model, history=history, rank=rank, world_size=world_size)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for ``MASTER_PORT``, or a local server).
+
+    Example:
+        >>> 0 < free_port() < 65536
+        True
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -260,7 +266,7 @@ def spawn_local(fn: Callable[..., Any], world_size: int, *args: Any, backend: st
     if backend not in ("gloo", "nccl"):
         raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
     with tempfile.TemporaryDirectory(prefix="dlparallel-ranks-") as results:
-        context = mp.spawn(_spawned_rank, args=(world_size, _free_port(), backend, results, fn, args, kwargs),
+        context = mp.spawn(_spawned_rank, args=(world_size, free_port(), backend, results, fn, args, kwargs),
                            nprocs=world_size, join=False)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:

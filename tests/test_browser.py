@@ -28,8 +28,9 @@ import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
 from dlparallel.grading.solutions import with_answers, worked_answers
+from dlparallel.parallel import free_port
 from courses import course_of, nbgrader
-from servers import free_port, stop_process_group, wait_for_jupyter
+from servers import stop_process_group, wait_for_jupyter
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))

@@ -8,11 +8,11 @@ import torch
 import torch.distributed as dist
 
 from dlparallel import ddp_script
-from dlparallel.parallel import _free_port, spawn_local
+from dlparallel.parallel import free_port, spawn_local
 
 
 def _world_of_one() -> dict:
-    return dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    return dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
 
 
 @pytest.fixture

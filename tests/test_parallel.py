@@ -36,7 +36,7 @@ def _no_rank_left_behind():
 def one_rank_group(monkeypatch):
     """A process group of this process alone, as torchrun would describe it."""
     for name, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-                            MASTER_PORT=str(parallel._free_port())).items():
+                            MASTER_PORT=str(parallel.free_port())).items():
         monkeypatch.setenv(name, value)
     yield parallel.init_process_group_from_env("gloo", timeout=datetime.timedelta(seconds=60))
     dist.destroy_process_group()

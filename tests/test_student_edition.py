@@ -25,7 +25,8 @@ from packaging.version import Version
 
 from dlparallel.grading.solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, with_answers, worked_answers
 from dlparallel.grading.student_edition import ReleaseMissingError, build_student_edition
-from servers import free_port, stop_process_group, wait_for_jupyter
+from dlparallel.parallel import free_port
+from servers import stop_process_group, wait_for_jupyter
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
