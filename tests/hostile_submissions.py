@@ -13,7 +13,9 @@ import json
 
 import nbformat
 from nbformat import NotebookNode
+from nbgrader.utils import is_grade, is_solution
 
+from dlparallel.grading.cells import grade_id
 from dlparallel.grading.solutions import with_answers
 
 ALWAYS_EQUAL = '''
@@ -97,16 +99,15 @@ def _meta(cell: NotebookNode) -> dict:
 
 
 def _tests(notebook: NotebookNode, start: int = 0) -> list[str]:
-    return [_meta(c)["grade_id"] for c in notebook.cells[start:]
-            if _meta(c).get("grade") and not _meta(c).get("solution") and c.cell_type == "code"]
+    return [grade_id(c) for c in notebook.cells[start:] if is_grade(c) and not is_solution(c) and c.cell_type == "code"]
 
 
-def _index(notebook: NotebookNode, grade_id: str) -> int:
-    return next(i for i, c in enumerate(notebook.cells) if _meta(c).get("grade_id") == grade_id)
+def _index(notebook: NotebookNode, name: str) -> int:
+    return next(i for i, c in enumerate(notebook.cells) if grade_id(c) == name)
 
 
 def _first_answer(notebook: NotebookNode) -> int:
-    return next(i for i, c in enumerate(notebook.cells) if _meta(c).get("solution") and c.cell_type == "code")
+    return next(i for i, c in enumerate(notebook.cells) if is_solution(c) and c.cell_type == "code")
 
 
 def tampered_tools(release, answers, case):
@@ -122,8 +123,8 @@ def fake_answers(release, answers, case):
     among right answers that write warnings to stderr while the tests run them (which cost nothing)."""
     notebook = with_answers(release, {**answers, **case.NOISY})
     notebook.cells.insert(1, nbformat.v4.new_code_cell(ALWAYS_EQUAL))
-    for grade_id, code in case.FAKES.items():
-        notebook.cells[_index(notebook, grade_id)].source += "\n" + code
+    for name, code in case.FAKES.items():
+        notebook.cells[_index(notebook, name)].source += "\n" + code
     return notebook, dict(case.FAKES_LOST)
 
 
@@ -144,9 +145,9 @@ def tampered_notebook(release, answers, case):
         lambda c: (_meta(c).update(locked=False), setattr(c, "source", "print('fine')")),
     ]
     for edit in edits:
-        grade_id = next(lost, None)
-        if grade_id is not None:
-            edit(notebook.cells[_index(notebook, grade_id)])
+        name = next(lost, None)
+        if name is not None:
+            edit(notebook.cells[_index(notebook, name)])
     passing = [g for g in _tests(notebook) if g not in case.LOST]
     _meta(notebook.cells[_index(notebook, passing[0])])["points"] = 100
     del notebook.cells[_index(notebook, passing[1])]
@@ -160,7 +161,7 @@ def misbehaving(release, answers, case):
     notebook = with_answers(release, answers)
     first = _first_answer(notebook) + 1
     notebook.cells[first:first] = [nbformat.v4.new_code_cell(code) for code in MISBEHAVING_CELLS]
-    stuck = next(i for i in range(first, len(notebook.cells)) if _meta(notebook.cells[i]).get("solution"))
+    stuck = next(i for i in range(first, len(notebook.cells)) if is_solution(notebook.cells[i]))
     notebook.cells.insert(stuck, nbformat.v4.new_code_cell(IGNORES_INTERRUPTS))
     return notebook, dict.fromkeys(_tests(notebook, stuck))
 
@@ -169,7 +170,7 @@ def killed(release, answers, case):
     """Right answers; the kernel is killed after the first answer's tests: the rest scores 0."""
     notebook = with_answers(release, answers)
     first = _first_answer(notebook)
-    after = next(i for i in range(first + 1, len(notebook.cells)) if _meta(notebook.cells[i]).get("solution"))
+    after = next(i for i in range(first + 1, len(notebook.cells)) if is_solution(notebook.cells[i]))
     notebook.cells.insert(after, nbformat.v4.new_code_cell(KILLS_ITS_KERNEL))
     return notebook, dict.fromkeys(_tests(notebook, after))
 
@@ -291,12 +292,12 @@ def malformed(release: NotebookNode) -> dict[str, bytes]:
     text = nbformat.writes(release)
     bad_cell = json.loads(text)
     bad_cell["cells"][1] = []
-    grade_id = json.loads(text)
-    next(c for c in grade_id["cells"] if c["metadata"].get("nbgrader", {}).get("grade"))["metadata"]["nbgrader"][
+    bad_id = json.loads(text)  # plain JSON, as nbgrader would be handed it
+    next(c for c in bad_id["cells"] if c["metadata"].get("nbgrader", {}).get("grade"))["metadata"]["nbgrader"][
         "grade_id"] = ["a", "list"]
     deep = json.loads(text)
     deep["cells"][0]["metadata"]["deep"] = "__DEEP__"
     depth = 100_000
     return {"cell_not_an_object": json.dumps(bad_cell).encode(),
-            "grade_id_a_list": json.dumps(grade_id).encode(),
+            "grade_id_a_list": json.dumps(bad_id).encode(),
             "nested_100000_deep": json.dumps(deep).replace('"__DEEP__"', "[" * depth + "]" * depth).encode()}

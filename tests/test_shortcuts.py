@@ -15,7 +15,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.utils import is_grade, is_solution
 
+from dlparallel.grading.cells import grade_id
 from dlparallel.grading.solutions import worked_answers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,14 +49,14 @@ def _failing_tests(ps: str, answers: dict[str, str]) -> list[str]:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        meta = cell.metadata.get("nbgrader", {})
-        code = answers.get(meta.get("grade_id"), cell.source)
+        name = grade_id(cell)
+        code = answers.get(name, cell.source)
         try:
-            exec(compile(code, meta.get("grade_id", "cell"), "exec"), namespace)
+            exec(compile(code, name or "cell", "exec"), namespace)
         except Exception:
-            if not meta.get("grade"):
+            if not is_grade(cell):
                 raise
-            failing.append(meta["grade_id"])
+            failing.append(name)
     return failing
 
 
@@ -73,8 +75,8 @@ def test_worked_answers_pass_every_test(ps):
 
 @pytest.mark.parametrize("ps", [ps for ps, case in WITH_SHORTCUTS.items() if hasattr(case, "COPIED")])
 def test_copying_shown_code_keeps_at_most_a_tenth_of_the_points(ps):
-    metas = [c.metadata.get("nbgrader", {}) for c in _source(ps).cells if c.cell_type == "code"]
-    points = {m["grade_id"]: m["points"] for m in metas if m.get("grade") and not m.get("solution")}
+    points = {grade_id(c): c.metadata.nbgrader.points for c in _source(ps).cells
+              if c.cell_type == "code" and is_grade(c) and not is_solution(c)}
     failing = _failing_tests(ps, WITH_SHORTCUTS[ps].COPIED)
     kept = sum(p for g, p in points.items() if g not in failing)
     assert kept <= 0.1 * sum(points.values()), f"copied code keeps {kept} of {sum(points.values())} points"

@@ -78,6 +78,9 @@ class SubmissionReport:
         return self.status != "graded" or bool(self.attention)
 
 
+# The notebook checks below read nbgrader's metadata by hand, not with nbgrader.utils or cells.grade_id:
+# they run on the parsed JSON of a handed-in file before nbformat has validated it, where a cell may
+# be no object, lack its metadata or hold the wrong types, and must be reported, not crash the grader.
 def _grade_ids(notebook: dict) -> list[str]:
     return [c["metadata"]["nbgrader"]["grade_id"] for c in notebook["cells"]
             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")]
@@ -268,7 +271,7 @@ def _cell_trouble(autograded: Path) -> list[str]:
     for path in sorted(autograded.glob("*.ipynb")):
         notebook = json.loads(path.read_text(encoding="utf-8"))
         not_run = 0
-        for index, cell in enumerate(notebook.get("cells", [])):
+        for index, cell in enumerate(notebook.get("cells", [])):  # plain JSON, as in the checks above
             label = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{index}"
             for output in cell.get("outputs", []):
                 name = output.get("ename", "")

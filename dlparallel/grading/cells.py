@@ -23,7 +23,20 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-__all__ = ["ForgetUnknownCells", "RestoreCellOrder"]
+__all__ = ["ForgetUnknownCells", "RestoreCellOrder", "grade_id"]
+
+
+def grade_id(cell: NotebookNode) -> str | None:
+    """The nbgrader grade id of ``cell``; None for a cell without one (``nbgrader.utils`` reads the
+    cell's flags, ``is_grade``, ``is_solution``, ``is_locked``, but not its id).
+
+    Example:
+        >>> import nbformat
+        >>> cell = nbformat.v4.new_code_cell(metadata={"nbgrader": {"grade_id": "relu", "solution": True}})
+        >>> grade_id(cell), grade_id(nbformat.v4.new_code_cell())
+        ('relu', None)
+    """
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _released_cell_names(resources: dict) -> list[str]:
@@ -39,10 +52,8 @@ class ForgetUnknownCells(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         known = set(_released_cell_names(resources))
         for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader")
-            if meta is not None and meta.get("grade_id") not in known:
-                self.log.warning("Cell %r is not in the gradebook: graded as the student's own cell",
-                                 meta.get("grade_id"))
+            if "nbgrader" in cell.get("metadata", {}) and grade_id(cell) not in known:
+                self.log.warning("Cell %r is not in the gradebook: graded as the student's own cell", grade_id(cell))
                 del cell.metadata["nbgrader"]
         return nb, resources
 
@@ -56,9 +67,9 @@ class RestoreCellOrder(NbGraderPreprocessor):
         rank = {name: i for i, name in enumerate(_released_cell_names(resources))}
         groups: list[tuple[int, list[NotebookNode]]] = [(-1, [])]
         for cell in nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in rank:
-                groups.append((rank[grade_id], [cell]))
+            name = grade_id(cell)
+            if name in rank:
+                groups.append((rank[name], [cell]))
             else:
                 groups[-1][1].append(cell)
         nb.cells = [cell for _, cells in sorted(groups, key=lambda group: group[0]) for cell in cells]

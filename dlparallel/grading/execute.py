@@ -42,6 +42,7 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Bool, Integer
 
 from . import gradebook_lock
+from .cells import grade_id
 from .bubblewrap import SandboxedKernelManager, SandboxLimits, course_checkout, installed_code, sandbox_problem
 from .sandbox import landlock_abi
 
@@ -152,7 +153,7 @@ class GuardedExecute(Execute):
             cell.outputs = [_error(NOT_RUN, f"this cell was not run: {self._stopped}")]
             return cell, resources
         source = cell.source
-        label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index - 1}"  # cell 0 is the seal
+        label = grade_id(cell) or f"#{index - 1}"  # cell 0 is the seal
         if _is_test(cell):
             cell.source = self._preamble + source + "\n" + _VERIFY
         try:

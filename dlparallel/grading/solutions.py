@@ -57,19 +57,21 @@ def worked_answers(source: NotebookNode) -> dict[str, str]:
         >>> worked_answers(nbformat.v4.new_notebook(cells=[cell]))
         {'x': 'x = 1'}
     """
+    from nbgrader.utils import is_solution  # nbgrader is imported where it is used, as in solution_notebook
+
     return {cell.metadata["nbgrader"]["grade_id"]: worked.source
-            for cell, worked in zip(source.cells, solution_notebook(source).cells)
-            if cell.metadata.get("nbgrader", {}).get("solution")}
+            for cell, worked in zip(source.cells, solution_notebook(source).cells) if is_solution(cell)}
 
 
 def with_answers(release: NotebookNode, answers: dict[str, str]) -> NotebookNode:
     """A copy of the released notebook with the cells named in ``answers`` (by grade id) holding
     those sources: ``with_answers(release, worked_answers(source))`` is a fully solved submission."""
+    from .cells import grade_id  # nbgrader is imported where it is used, as in solution_notebook
+
     notebook = copy.deepcopy(release)
     for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
+        if grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
     return notebook
 
 
