@@ -29,7 +29,6 @@ Example (a process group of one rank, formed in this process):
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import time
@@ -46,6 +45,7 @@ from torch.utils.data.distributed import DistributedSampler
 from .data import load_digits
 from .devices import describe_hardware, synchronize
 from .models import mlp
+from .parallel import import_dynamo_first
 
 __all__ = ["join_group", "train_digits", "average_gradients", "time_allreduce", "measure_overlap", "main"]
 
@@ -63,7 +63,7 @@ def join_group(backend: str | None = None) -> tuple[int, int, torch.device]:
     device = torch.device("cuda", local_rank) if backend == "nccl" else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)                       # one GPU per process
-    importlib.import_module("torch._dynamo")  # DDP imports it; first, so that gloo exits cleanly
+    import_dynamo_first()                                   # torch._dynamo before the group: gloo then exits cleanly
     dist.init_process_group(backend, rank=rank, world_size=world_size)  # meets at MASTER_ADDR:MASTER_PORT
     return rank, world_size, device
 

@@ -49,8 +49,8 @@ from .data import DeviceLoader, LabelledData
 from .devices import synchronize
 from .training import EpochRecord, History, LossFunction, TrainingDivergedError, _Trainer
 
-__all__ = ["ProcessGroupInfo", "DDPResult", "free_port", "init_process_group_from_env", "train_ddp", "spawn_local",
-           "ring_allreduce_bytes", "data_parallel_step_time", "scaling_efficiency"]
+__all__ = ["ProcessGroupInfo", "DDPResult", "free_port", "import_dynamo_first", "init_process_group_from_env",
+           "train_ddp", "spawn_local", "ring_allreduce_bytes", "data_parallel_step_time", "scaling_efficiency"]
 
 ENV_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -111,10 +111,7 @@ def init_process_group_from_env(backend: str | None = None,
                              "node or use backend='gloo'")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    # DDP imports torch._dynamo on first use. Imported while a process group exists, it keeps the
-    # group alive after destroy_process_group, so that gloo's threads outlive the interpreter
-    # and can abort the process (SIGABRT) as it exits. Imported first, it does not.
-    importlib.import_module("torch._dynamo")
+    import_dynamo_first()
     dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout,
                             device_id=device if device.type == "cuda" else None)
     return ProcessGroupInfo(rank, world_size, device)
@@ -208,6 +205,22 @@ def train_ddp(model_fn: Callable[[], nn.Module], data: LabelledData, epochs: int
         history.records.append(EpochRecord(epoch=epoch, loss=loss_sum / seen, accuracy=correct / seen,
                                            seconds=seconds, examples_per_second=seen / seconds))
     return DDPResult(model=model, history=history, rank=rank, world_size=world_size)
+
+
+def import_dynamo_first() -> None:
+    """Import ``torch._dynamo`` now: call it before ``dist.init_process_group``.
+
+    DDP imports ``torch._dynamo`` on first use. Imported while a process group exists, it keeps the
+    group alive after ``destroy_process_group``, so that gloo's threads outlive the interpreter and
+    can abort the process (SIGABRT) as it exits. Imported before the group is formed, it does not.
+
+    Example:
+        >>> import sys
+        >>> import_dynamo_first()
+        >>> "torch._dynamo" in sys.modules
+        True
+    """
+    importlib.import_module("torch._dynamo")
 
 
 def free_port() -> int:
