@@ -177,6 +177,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = os.path.join(self.sockets, "kernel.json")
         self.ip = os.path.join(self.sockets, "ipc")
 
+    # jupyter_client's KernelManager.format_kernel_cmd: the kernel's command line, made just before it starts
+    # (tested with jupyter_client 8.10.0, which nbclient brings).
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)
         self.kernel_spec.interrupt_mode = "message"

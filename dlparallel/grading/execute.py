@@ -77,6 +77,11 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 class GuardedExecute(Execute):
     """nbgrader's Execute with a sealed kernel, integrity checks and bounded misbehaviour."""
 
+    # The methods below override nbclient's NotebookClient and nbconvert's ExecutePreprocessor, the
+    # classes under nbgrader's Execute, and depend on how they call each other. Tested with nbgrader
+    # 0.9.6, nbclient 0.11.0 and nbconvert 7.17.2; pyproject.toml bounds nbgrader <0.10 and nbclient
+    # <0.12. On an upgrade, re-check each method named in the comments, then run tests/test_grading.py.
+
     memory_limit = Integer(4 * 2**30, help="Bytes of data memory a student's kernel may use (0: no limit)."
                            ).tag(config=True)
     notebook_timeout = Integer(1800, help="Seconds for the whole notebook; cells after it are not run."
@@ -92,6 +97,7 @@ class GuardedExecute(Execute):
     disk_limit = Integer(512 * 2**20, help="Bytes a sandboxed kernel may write in each of its private folders "
                          "(working folder, /tmp, home); /dev/shm gets half.").tag(config=True)
 
+    # nbconvert's ExecutePreprocessor.preprocess: runs every cell, through preprocess_cell, in one kernel.
     def preprocess(self, nb: NotebookNode, resources: dict, km=None) -> tuple[NotebookNode, dict]:
         self._stopped = ""
         self._deadline = monotonic() + self.notebook_timeout
@@ -116,6 +122,7 @@ class GuardedExecute(Execute):
                                f"{failed[0].get('evalue')}")
         return nb, resources
 
+    # nbclient's NotebookClient.create_kernel_manager: sets and returns self.km, using self.kernel_name and self.nb.
     def create_kernel_manager(self):
         if not self.sandbox:
             return super().create_kernel_manager()
@@ -139,11 +146,14 @@ class GuardedExecute(Execute):
                 f"dlparallel.grading.integrity.seal(memory_limit={memory_limit!r}, hide={hide!r}, "
                 f"writable=[{str(self._path)!r}])\n")
 
+    # nbclient's private NotebookClient._get_timeout(cell): each cell's time limit in seconds, None for none.
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         timeout = super()._get_timeout(cell)
         left = max(1, int(self._deadline - monotonic()))
         return left if timeout is None else min(timeout, left)
 
+    # nbconvert's ExecutePreprocessor.preprocess_cell: runs one cell; nbclient raises DeadKernelError when
+    # the kernel dies and CellTimeoutError when a cell ignores its interrupt, and self.km is the kernel's manager.
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type != "code":
             return cell, resources
@@ -173,6 +183,7 @@ class GuardedExecute(Execute):
             self._stopped = f"the notebook changed what the tests rely on (found in {label})"
         return cell, resources
 
+    # nbclient's NotebookClient.output (undocumented): turns one output message into an output; None drops it.
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = len(json.dumps(msg.get("content", {})))
         used = self._output_bytes.get(cell_index, 0)

@@ -67,6 +67,9 @@ class HideHiddenTests(ClearHiddenTests):
         self._hidden = frozenset(lines)
         return super().preprocess(nb, resources)
 
+    # Replaces nbgrader's ClearHiddenTests.preprocess_cell and calls its private _remove_hidden_test_region(cell),
+    # which removes the hidden tests from the cell's source and says whether there were any. Tested with nbgrader
+    # 0.9.6; pyproject.toml bounds nbgrader <0.10. On an upgrade, re-check both, then run tests/test_grading.py.
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int
                         ) -> tuple[NotebookNode, dict]:
         if _is_test(cell) and self._remove_hidden_test_region(cell):
