@@ -9,13 +9,27 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlparallel.grading.paths import python_first_path
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM_SETS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
 # nbgrader and the kernels it starts find this Python's tools first.
 ENV = {**os.environ, "PATH": python_first_path(os.environ["PATH"])}
+
+
+def autograded_points(source: NotebookNode) -> dict[str, float]:
+    """grade id -> points of every test cell of an nbgrader ``source`` notebook (not the answers graded by hand)."""
+    # Imported here: conftest.py imports this module, and the GPU check runs the tests without nbgrader.
+    from nbgrader.utils import is_grade, is_solution
+
+    from dlparallel.grading.cells import grade_id
+
+    return {grade_id(c): float(c.metadata.nbgrader.points) for c in source.cells if is_grade(c) and not is_solution(c)}
 
 
 def nbgrader(*args: str, cwd: Path, timeout: float = 600) -> str:

@@ -25,12 +25,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.utils import is_grade, is_solution
 
-from courses import ENV, course_of
+from courses import ENV, autograded_points, course_of
 from courses import PROBLEM_SETS as ALL_SETS
 from hostile_submissions import HOSTILE
 
 from dlparallel.grading.autograde import submission_problems
+from dlparallel.grading.cells import grade_id
 from dlparallel.grading.solutions import (HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, solution_notebook,
                                           with_answers, worked_answers)
 
@@ -68,11 +70,6 @@ def _hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _autograded_points(source: nbformat.NotebookNode) -> dict[str, float]:
-    return {_nbgrader_meta(c)["grade_id"]: float(_nbgrader_meta(c)["points"]) for c in source.cells
-            if _nbgrader_meta(c).get("grade") and not _nbgrader_meta(c).get("solution")}
-
-
 def _submissions(root: Path, ps: str) -> tuple[dict[str, nbformat.NotebookNode], dict[str, dict[str, float]]]:
     """One submission per student, made from the release of ``ps`` in the course directory ``root``;
     and the points each hostile submission must lose, per autograded test."""
@@ -80,15 +77,15 @@ def _submissions(root: Path, ps: str) -> tuple[dict[str, nbformat.NotebookNode],
     source = nbformat.read(root / "source" / ps / name, as_version=4)
     release = nbformat.read(root / "release" / ps / name, as_version=4)
     answers = worked_answers(source)
-    first_test = next(gid for gid in _autograded_points(source))
+    first_test = next(gid for gid in autograded_points(source))
     duplicated = with_answers(release, answers)
-    copied = copy.deepcopy(next(c for c in duplicated.cells if _nbgrader_meta(c).get("grade_id") == first_test))
+    copied = copy.deepcopy(next(c for c in duplicated.cells if grade_id(c) == first_test))
     copied.id = "a-copy-of-a-test"
     duplicated.cells.append(copied)
     submissions = {"solved": with_answers(release, answers), "untouched": release,
                    "partial": with_answers(release, {**answers, **_case(ps).PARTIAL}),
                    "duplicated_test": duplicated}
-    points, losses = _autograded_points(source), {}
+    points, losses = autograded_points(source), {}
     for student, build in HOSTILE.items():
         submissions[student], lost = build(release, answers, _case(ps))
         losses[student] = {g: points[g] if value is None else value for g, value in lost.items()}
@@ -192,28 +189,27 @@ def test_problem_set_points_and_parts(ps):
     for cell in source.cells:
         if cell.cell_type == "code":
             assert not cell.get("outputs"), f"{ps} source stores outputs"
-            if _nbgrader_meta(cell).get("grade"):
-                assert "### BEGIN HIDDEN TESTS" in cell.source, \
-                    f"{_nbgrader_meta(cell)['grade_id']} has no hidden tests"
+            if is_grade(cell):
+                assert "### BEGIN HIDDEN TESTS" in cell.source, f"{grade_id(cell)} has no hidden tests"
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_solved_submission_scores_every_autograded_point(course, ps):
     scores = _scores(course.root, ps, "solved")
-    for grade_id, points in _autograded_points(_source(ps)).items():
-        assert scores[grade_id] == points, f"{grade_id}: {scores[grade_id]} of {points}"
+    for name, points in autograded_points(_source(ps)).items():
+        assert scores[name] == points, f"{name}: {scores[name]} of {points}"
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_untouched_release_scores_zero_everywhere(course, ps):
     scores = _scores(course.root, ps, "untouched")
-    assert all(scores[g] == 0 for g in _autograded_points(_source(ps))), scores
+    assert all(scores[g] == 0 for g in autograded_points(_source(ps))), scores
 
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
     scores = _scores(course.root, ps, "partial")
-    points = _autograded_points(_source(ps))
+    points = autograded_points(_source(ps))
     lost = _case(ps).LOST
     assert set(lost) <= set(points) and sum(lost.values()) > 0
     expected = {g: p - lost.get(g, 0) for g, p in points.items()}
@@ -222,7 +218,7 @@ def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
 
 def test_warnings_would_cost_points_without_the_stderr_filter(grading):
     ps = PROBLEM_SETS[0]
-    points = _autograded_points(_source(ps))
+    points = autograded_points(_source(ps))
     filtered = _scores(grading[ps].result().root, ps, "fake_answers")  # its answers warn on stderr
     unfiltered = _scores(grading["unfiltered"].result(), ps, "fake_answers")
     assert sum(unfiltered[g] for g in points) < sum(filtered[g] for g in points)
@@ -239,8 +235,8 @@ def test_duplicated_test_cell_is_reported_and_does_not_stop_the_class(course, ps
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_summary_lists_every_student_and_manual_work(course, ps):
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in course.summary.splitlines() if line.strip()}
-    points = _autograded_points(_source(ps))
-    total = sum(float(_nbgrader_meta(c)["points"]) for c in _source(ps).cells if _nbgrader_meta(c).get("grade"))
+    points = autograded_points(_source(ps))
+    total = sum(float(c.metadata.nbgrader.points) for c in _source(ps).cells if is_grade(c))
     assert rows[("solved", ps)] == ["graded", f"{sum(points.values()):g}", "/", f"{total:g}"]
     assert rows[("untouched", ps)] == ["graded", "0", "/", f"{total:g}"]
     assert rows[("duplicated_test", ps)] == ["failed", "-"]
@@ -252,7 +248,7 @@ def test_summary_lists_every_student_and_manual_work(course, ps):
 def test_hostile_submission_scores_exactly_what_it_deserves(course, ps, student):
     scores = _scores(course.root, ps, student)
     lost = course.losses[student]
-    expected = {g: p - lost.get(g, 0) for g, p in _autograded_points(_source(ps)).items()}
+    expected = {g: p - lost.get(g, 0) for g, p in autograded_points(_source(ps)).items()}
     assert {g: scores[g] for g in expected} == expected
 
 
@@ -303,7 +299,7 @@ def test_feedback_and_export(course, ps):
     assert done.returncode == 0, done.stdout + done.stderr
     with open(root / "grades.csv", newline="") as table:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(table)}
-    assert float(rows[(ps, "solved")]["score"]) == sum(_autograded_points(_source(ps)).values())
+    assert float(rows[(ps, "solved")]["score"]) == sum(autograded_points(_source(ps)).values())
     assert float(rows[(ps, "untouched")]["score"]) == 0
 
 
@@ -318,7 +314,7 @@ def _secret_lines(source: nbformat.NotebookNode) -> set[str]:
     secret, public = set(), set(CODE_STUB)
     for cell in source.cells:
         lines = cell.source.splitlines()
-        whole = _nbgrader_meta(cell).get("solution") and not any(SOLUTION_MARKERS[0] in line for line in lines)
+        whole = is_solution(cell) and not any(SOLUTION_MARKERS[0] in line for line in lines)
         inside = False
         for line in lines:
             if any(begin in line for begin, _ in (SOLUTION_MARKERS, HIDDEN_TEST_MARKERS, MARK_SCHEME)):

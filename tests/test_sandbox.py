@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 import hostile_submissions as hostile
-from courses import ENV, course_of
+from courses import ENV, autograded_points, course_of
 from dlparallel.grading.__main__ import main as grading_main
 from dlparallel.grading.autograde import SubmissionReport, format_summary, notebook_problems
 from dlparallel.grading.bubblewrap import sandbox_problem
@@ -36,14 +36,8 @@ GRADED = ["persistence", "shipped_files", "innocent"]
 DISK = 64 * 2**20  # each private folder of a kernel, for these tests (GuardedExecute.disk_limit)
 
 
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
 def _points() -> dict[str, float]:
-    source = nbformat.read(ROOT / "source" / PS / f"{PS}.ipynb", as_version=4)
-    return {_meta(c)["grade_id"]: float(_meta(c)["points"]) for c in source.cells
-            if _meta(c).get("grade") and not _meta(c).get("solution")}
+    return autograded_points(nbformat.read(ROOT / "source" / PS / f"{PS}.ipynb", as_version=4))
 
 
 def _survivors() -> list[str]:

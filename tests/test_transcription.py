@@ -38,9 +38,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.utils import is_solution
 
-from courses import PROBLEM_SETS, course_of
-from test_grading import ROOT, _autograded_points, _nbgrader_meta, _run, _scores
+from courses import PROBLEM_SETS, autograded_points, course_of
+from test_grading import ROOT, _run, _scores
+
+from dlparallel.grading.cells import grade_id
 
 MAX_FRACTION = 0.10   # of a set's autograded points that copying may earn
 STUDENT = "copier"
@@ -565,7 +568,7 @@ def _is_stub(node: ast.FunctionDef) -> bool:
 
 
 def solution_cells(notebook) -> list:
-    return [c for c in notebook.cells if c.cell_type == "code" and _nbgrader_meta(c).get("solution")]
+    return [c for c in notebook.cells if c.cell_type == "code" and is_solution(c)]
 
 
 def copier_submission(release, shown: list[Shown]) -> tuple[nbformat.NotebookNode, dict[str, str]]:
@@ -785,7 +788,7 @@ def copied(released, tmp_path_factory):
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_copying_shown_code_earns_at_most_a_tenth_of_the_points(copied, ps):
     source = nbformat.read(ROOT / "source" / ps / f"{ps}.ipynb", as_version=4)
-    points = _autograded_points(source)
+    points = autograded_points(source)
     pasted = copied[ps]["pasted"]
     if copied[ps]["summary"] is None:
         assert all(what == LEFT for what in pasted.values())
@@ -796,10 +799,10 @@ def test_copying_shown_code_earns_at_most_a_tenth_of_the_points(copied, ps):
     earned, total = sum(scores[g] or 0 for g in points), sum(points.values())
     lines = []
     for cell in source.cells:
-        grade_id = _nbgrader_meta(cell).get("grade_id")
-        if grade_id in points:
+        name = grade_id(cell)
+        if name in points:
             uses = [f"{stub} <- {pasted[stub]}" for stub in pasted if re.search(rf"\b{re.escape(stub)}\b", cell.source)]
-            lines.append(f"  {grade_id}: {scores[grade_id] or 0:g} of {points[grade_id]:g}"
+            lines.append(f"  {name}: {scores[name] or 0:g} of {points[name]:g}"
                          + (f"  [{'; '.join(uses)}]" if uses else ""))
     left = [stub for stub, what in pasted.items() if what == LEFT]
     assert earned <= MAX_FRACTION * total, (
