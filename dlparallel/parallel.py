@@ -32,6 +32,7 @@ import math
 import os
 import pickle
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -248,6 +249,12 @@ def _spawned_rank(rank: int, world_size: int, port: int, backend: str, results: 
         dist.destroy_process_group()
     with open(Path(results) / f"{rank}.pkl", "wb") as f:
         pickle.dump(result, f)
+    # The result is written. Leave without the interpreter's teardown, in which threads that gloo
+    # (or a module a rank imported while its group existed) left behind can abort the process
+    # with SIGABRT ("terminate called without an active exception") and fail a finished run.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def spawn_local(fn: Callable[..., Any], world_size: int, *args: Any, backend: str | None = None,

@@ -252,7 +252,15 @@ try:
     print("init environment", sorted(v.split(b"=")[0].decode() for v in variables if v))
 except OSError:
     print("init environment unreadable")
-print("connection files", len(list(pathlib.Path("/tmp").rglob("kernel*.json"))))  # its own only
+def _is_connection_file(path):  # a kernel's connection file holds its key; a kernelspec does not
+    try:
+        return '"key"' in path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+print("connection files", sum(map(_is_connection_file, pathlib.Path("/tmp").rglob("kernel*.json"))))  # its own
+
 '''
 
 # Shipped next to the notebook: a module named like the kernel's launcher, a package that would
