@@ -41,28 +41,26 @@ lab: $(COURSE_STAMP)
 	cd "$(LAB_ROOT)" && $(NB_ENV) $(abspath $(BIN))/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) \
 	    --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/lessons $(LAB_ARGS)
 
-# Debian's Chromium for the browser tests (tests/test_browser.py), installed with apt where this user
-# may (root, or sudo without a password); elsewhere those tests skip, or fail when CI is set.
+# $(call apt_install,PACKAGE,WHAT IT IS FOR,WHAT HAPPENS WITHOUT IT): install a Debian package with
+# apt where this user may (root, or sudo without a password); elsewhere say what that means.
+apt_install = if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    echo "Installing Debian's $(1) $(2)"; \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); \
+	else echo "No $(1), and no apt-get as root or sudo to install it: $(3)."; fi
+
+# Debian's Chromium for the browser tests (tests/test_browser.py); without it those tests skip, or
+# fail when CI is set.
 browser:
 	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null; then :; \
-	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
-	    echo "Installing Debian's chromium for the browser tests"; \
-	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	    $$SUDO apt-get update -qq && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	else echo "No Chromium, and no apt-get as root or sudo to install it: the browser tests will be skipped."; fi
+	else $(call apt_install,chromium,for the browser tests,the browser tests will be skipped); fi
 
 # Debian's bubblewrap, which autograding runs each student's kernel in (see the README's instructor
-# guide), installed with apt where this user may; elsewhere `make autograde` refuses to grade
-# unless UNSANDBOXED=1.
+# guide); without it `make autograde` refuses to grade unless UNSANDBOXED=1.
 bubblewrap:
 	@if command -v bwrap >/dev/null; then :; \
-	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
-	    echo "Installing Debian's bubblewrap for sandboxed autograding"; \
-	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	    $$SUDO apt-get update -qq && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap; \
-	else echo "No bubblewrap, and no apt-get as root or sudo to install it: autograding needs UNSANDBOXED=1."; fi
+	else $(call apt_install,bubblewrap,for sandboxed autograding,autograding needs UNSANDBOXED=1); fi
 
 # When make started, for the time `make test` and `make test-fast` print at the end (set-up included).
 START := $(shell date +%s)
