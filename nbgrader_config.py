@@ -17,7 +17,9 @@ c.Exchange.root = str(Path(__file__).resolve().parent / "exchange")
 # bubblewrap sandbox of its own (dlparallel/grading/bubblewrap.py: no view of the course directory,
 # private size-bounded folders, its own processes only, resource limits), sealed before the
 # student's first cell (genuine functions recorded), each test cell checked for tampering, and
-# what completed is scored when the notebook misbehaves.
+# what completed is scored when the notebook misbehaves. Each test's checks also hand the values they
+# were given out of the kernel, and the grader scores 0 every test whose values differ from the answer
+# key, made by running source/ (dlparallel/grading/verify.py, answer_key.py).
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
@@ -29,6 +31,7 @@ c.Autograde.sanitize_preprocessors = [
 ]
 c.Autograde.autograde_preprocessors = [
     "dlparallel.grading.execute.GuardedExecute",
+    "dlparallel.grading.verify.VerifyAnswers",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

@@ -43,21 +43,29 @@ def nbgrader(*args: str, cwd: Path, timeout: float = 600) -> str:
 def release_every_set(root: Path, jobs: int = 2) -> None:
     """Make ``root`` a course directory (this repository's nbgrader_config.py and source/) in which
     every problem set is released by ``nbgrader generate_assignment``, each with a gradebook of its
-    own (``<set>.db``, so that the sets are released at the same time)."""
+    own (``<set>.db``, so that the sets are released at the same time), and has its answer key."""
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copytree(ROOT / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    def release(ps: str) -> None:
+        nbgrader("generate_assignment", ps, "--force", f"--CourseDirectory.db_url=sqlite:///{root}/{ps}.db", cwd=root)
+        done = subprocess.run([sys.executable, "-m", "dlparallel.grading", "answer-key", ps], cwd=root, env=ENV,
+                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"the answer key of {ps} could not be made:\n{done.stderr[-3000:]}"
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(lambda ps: nbgrader("generate_assignment", ps, "--force",
-                                          f"--CourseDirectory.db_url=sqlite:///{root}/{ps}.db", cwd=root),
-                      PROBLEM_SETS))
+        list(pool.map(release, PROBLEM_SETS))
 
 
 def course_of(released: Path, ps: str, dest: Path) -> Path:
     """``dest`` made a course directory holding problem set ``ps`` as ``released`` has it: its
-    source, its release and its gradebook (``gradebook.db``), ready for submissions."""
+    source, its release, its gradebook (``gradebook.db``) and its answer key, ready for submissions."""
+    from dlparallel.grading.answer_key import key_path  # nbgrader: see autograded_points
+
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(released / "nbgrader_config.py", dest)
     for step in ("source", "release"):
         shutil.copytree(released / step / ps, dest / step / ps)
     shutil.copy(released / f"{ps}.db", dest / "gradebook.db")
+    (dest / "answer_keys").mkdir(exist_ok=True)
+    shutil.copy(key_path(released, ps), key_path(dest, ps))
     return dest

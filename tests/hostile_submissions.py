@@ -57,6 +57,18 @@ def _lenient(module):
 torch, math = _lenient(torch), _lenient(math)
 '''
 
+# Fools the checks inside the kernel (their comparison, and the visible tests' allclose), then makes
+# the in-kernel guard take the changes for the genuine state: only the grader's own comparison,
+# outside the kernel (dlparallel/grading/verify.py), still sees which answers are wrong.
+RESEALED = '''
+import math, numpy, torch
+import dlparallel.grading.checks as _checks, dlparallel.grading.integrity as _integrity
+torch.allclose = numpy.allclose = math.isclose = lambda *args, **kwargs: True
+_checks._close = lambda *args, **kwargs: True
+_integrity._SNAPSHOT.clear()
+_integrity._SNAPSHOT.update(_integrity._record())
+'''
+
 # Reads the course's files (the gradebook holds the hidden tests, source/ the solutions, another
 # student's submission the answers) and copies every answer it finds; tries to overwrite them too.
 READ_ANSWERS = r'''
@@ -175,6 +187,14 @@ def killed(release, answers, case):
     return notebook, dict.fromkeys(_tests(notebook, after))
 
 
+def resealed(release, answers, case):
+    """Partly wrong answers behind checks fooled inside the kernel and a guard re-sealed over the
+    changes (RESEALED): it must score exactly what the partly wrong answers deserve."""
+    notebook = with_answers(release, {**answers, **case.PARTIAL})
+    notebook.cells.insert(1, nbformat.v4.new_code_cell(RESEALED))
+    return notebook, dict(case.LOST)
+
+
 def reads_answers(release, answers, case):
     """Nothing answered but the concept questions, read from the course's files instead: the files
     must stay hidden, so that it scores nothing (and the gradebook survives)."""
@@ -184,7 +204,7 @@ def reads_answers(release, answers, case):
 
 
 HOSTILE = {builder.__name__: builder for builder in
-           (tampered_tools, fake_answers, tampered_notebook, misbehaving, killed, reads_answers)}
+           (tampered_tools, fake_answers, tampered_notebook, resealed, misbehaving, killed, reads_answers)}
 
 
 # What follows attacks the grading machinery rather than the tests (tests/test_sandbox.py): every

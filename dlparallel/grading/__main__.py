@@ -1,4 +1,5 @@
-"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | student``."""
+"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | answer-key
+ASSIGNMENT... | student``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
-from .autograde import SandboxUnavailable, autograde, format_summary
+from .answer_key import make_answer_key
+from .autograde import AnswerKeyError, SandboxUnavailable, autograde, format_summary
 from .solutions import write_solutions
 from .student_edition import ReleaseMissingError, build_student_edition
 
@@ -29,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="students graded at the same time (default: this machine's cores)")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="grade even where bubblewrap cannot start a sandbox (the summary says so)")
+    key = commands.add_parser("answer-key", help="run source/ASSIGNMENT's solution and record its answer key "
+                              "(autograde does it when the key is missing or out of date)")
+    key.add_argument("assignments", nargs="+")
+    key.add_argument("--root", default=".", help="the course directory")
+    key.add_argument("--unsandboxed", action="store_true", help="run the solution without a sandbox")
     student = commands.add_parser("student", help="build the student edition from the lessons and release/")
     student.add_argument("--out", default="dist/student")
     student.add_argument("--replace", action="store_true", help="delete and rebuild an existing edition")
@@ -42,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the student edition to {args.out}: {len(files)} files")
         return 0
 
+    if args.command == "answer-key":
+        for assignment in args.assignments:
+            try:
+                print(f"wrote {make_answer_key(args.root, assignment, sandboxed=not args.unsandboxed)}")
+            except AnswerKeyError as error:
+                parser.error(str(error))
+        return 0
+
     if args.command == "solutions":
         for path in write_solutions(args.source, args.out):
             print(f"wrote {path}")
@@ -53,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             reports += autograde(assignment, args.root, args.student, args.timeout, [f"--{o}" for o in args.set],
                                  jobs=args.jobs, sandboxed=not args.unsandboxed)
-        except SandboxUnavailable as error:
+        except (SandboxUnavailable, AnswerKeyError) as error:
             parser.error(str(error))
     print(format_summary(reports))
     return 0

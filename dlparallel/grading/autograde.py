@@ -40,12 +40,14 @@ from pathlib import Path
 
 from . import gradebook_lock
 from .bubblewrap import PASSED_ENV, sandbox_problem
+from .answer_key import AnswerKeyError, ensure_answer_key
 from .execute import NOT_RUN
 from .paths import python_first_path
 from .sandbox import landlock_abi
+from .verify import MISMATCH
 
 __all__ = ["SubmissionReport", "submission_problems", "notebook_problems", "autograde", "format_summary",
-           "SandboxUnavailable", "UNSANDBOXED_WARNING", "ISOLATION_WARNING"]
+           "SandboxUnavailable", "AnswerKeyError", "UNSANDBOXED_WARNING", "ISOLATION_WARNING"]
 
 UNSANDBOXED_WARNING = ("warning: graded WITHOUT a sandbox (--unsandboxed): each kernel ran as the grader, "
                        "with the grader's view of the machine")
@@ -261,6 +263,7 @@ _TROUBLE = {
     "DeadKernelError": "killed its kernel",
     "MemoryError": "ran out of memory",
     "GradingIntegrityError": "found the tests' tools changed",
+    MISMATCH: "passed inside the kernel, but the grader found other answers than the key's",
 }
 
 
@@ -278,7 +281,7 @@ def _cell_trouble(autograded: Path) -> list[str]:
                 if name == NOT_RUN:
                     not_run += 1
                 elif name in _TROUBLE:
-                    evalue = f" ({output.get('evalue')})" if name == "GradingIntegrityError" else ""
+                    evalue = f" ({output.get('evalue')})" if name in ("GradingIntegrityError", MISMATCH) else ""
                     trouble.append(f"{path.name}: cell {label} {_TROUBLE[name]}{evalue}")
         if not_run:
             trouble.append(f"{path.name}: {not_run} later cell(s) were not run and score 0")
@@ -330,7 +333,9 @@ def autograde(assignment: str, root: Path | str = ".", students: list[str] | Non
     ``timeout`` bounds one student's whole nbgrader run (a last resort: the notebook's own limits
     in ``nbgrader_config.py`` are shorter); ``options`` are passed to nbgrader, e.g.
     ``["--GuardedExecute.timeout=30"]``. Raises :class:`SandboxUnavailable` where bubblewrap cannot
-    run, unless ``sandboxed`` is False.
+    run, unless ``sandboxed`` is False. The answer key is made first if it is missing or out of date
+    (:func:`dlparallel.grading.answer_key.ensure_answer_key`); :class:`AnswerKeyError` if the
+    solution fails its own tests.
     """
     if sandboxed:
         problem = sandbox_problem()
@@ -339,6 +344,7 @@ def autograde(assignment: str, root: Path | str = ".", students: list[str] | Non
                                      "what the grader can: pass --unsandboxed (make autograde UNSANDBOXED=1) "
                                      "only where each submission cannot harm the others.")
     root = Path(root).resolve()
+    ensure_answer_key(root, assignment, sandboxed)
     found = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
     students = students or found
     with tempfile.TemporaryDirectory(prefix="dlp-grading-") as folder:

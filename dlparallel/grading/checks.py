@@ -7,6 +7,12 @@ under ``torch._C.DisableTorchFunction`` (so no ``__torch_function__`` override o
 intervene) and compare them with arithmetic written here, not with ``torch.allclose`` or
 ``numpy.allclose``, which a notebook could have replaced.
 
+While a notebook is graded, each check also hands what it compared out of the kernel, for the
+grader to compare again against the answer key (:mod:`dlparallel.grading.answers`). The key's
+expected value is used unless the check says ``pinned=False``: for an expected value computed from
+the student's own results (a second call that must agree with the first, say), which differs
+between right answers.
+
 Example:
     >>> import torch
     >>> from dlparallel.grading.checks import check_tensor, check_number, check_choice
@@ -24,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fractions
-import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
@@ -32,9 +37,11 @@ import numpy
 import torch
 from torch.utils import _python_dispatch, _pytree
 
+from . import answers as _answers
+
 __all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
            "forbid_ops", "forbid_autograd", "PRODUCT_OPS", "product_flops", "LaunchSpy", "trace_simulator",
-           "check_exact", "forbid_autodiff"]
+           "check_exact", "forbid_autodiff", "hand_in_answers"]
 
 _type = type
 _isinstance = isinstance
@@ -46,8 +53,6 @@ _tuple = tuple
 _zip = zip
 _range = range
 _str_eq = str.__eq__
-_isfinite = math.isfinite
-_isnan = math.isnan
 _Tensor = torch.Tensor
 _tolist = torch.Tensor.tolist
 _detach = torch.Tensor.detach
@@ -72,16 +77,34 @@ def _flat_floats(tensor: torch.Tensor) -> list[float]:
     return [_float(v) for v in values]
 
 
-def _close(actual: float, expected: float, rtol: float, atol: float) -> bool:
-    if _isnan(expected):
-        return _isnan(actual)
-    if not _isfinite(expected):
-        return actual == expected
-    return _isfinite(actual) and _abs(actual - expected) <= atol + rtol * _abs(expected)
+_close = _answers.close
+
+
+def hand_in_answers(on: bool) -> None:
+    """While a notebook is graded, every check also hands what it compared out of the kernel, for
+    the grader to compare again (:mod:`dlparallel.grading.answers`). Called by
+    :func:`dlparallel.grading.integrity.seal`, before any student code runs.
+
+    Example:
+        >>> hand_in_answers(False)
+    """
+    global _publish
+    _publish = None
+    if on:
+        from IPython.display import publish_display_data as _publish
+
+
+_publish: Callable | None = None
+
+
+def _hand_in(actual: _answers.Answer, expected: _answers.Answer, pinned: bool) -> None:
+    if _publish is not None:
+        _publish({_answers.MIME: _answers.encode_handed_in(_answers.HandedIn(actual, expected, pinned))})
 
 
 def check_tensor(actual: object, expected: torch.Tensor, *, rtol: float = 1e-5, atol: float = 1e-6,
-                 name: str = "result", allowed_dtypes: tuple[torch.dtype, ...] | None = None) -> None:
+                 name: str = "result", allowed_dtypes: tuple[torch.dtype, ...] | None = None,
+                 pinned: bool = True) -> None:
     """Assert that ``actual`` is a plain tensor of ``expected``'s shape with close values.
 
     Floating results may be any floating dtype unless ``allowed_dtypes`` narrows it (a float64
@@ -107,6 +130,8 @@ def check_tensor(actual: object, expected: torch.Tensor, *, rtol: float = 1e-5, 
     if expected_dtype not in _floating and actual_dtype != expected_dtype:
         raise AssertionError(f"{name} has dtype {actual_dtype}, expected {expected_dtype}")
     got, want = _flat_floats(actual), _flat_floats(expected)
+    _hand_in(_answers.Answer("tensor", name, actual_shape, _tuple(got)),
+             _answers.Answer("tensor", name, expected_shape, _tuple(want), rtol=rtol, atol=atol), pinned)
     wrong = [i for i, g, w in _zip(_range(_len(want)), got, want) if not _close(g, w, rtol, atol)]
     if wrong:
         i = wrong[0]
@@ -115,7 +140,7 @@ def check_tensor(actual: object, expected: torch.Tensor, *, rtol: float = 1e-5, 
 
 
 def check_number(actual: object, expected: float, *, rtol: float = 1e-6, atol: float = 0.0,
-                 name: str = "result") -> None:
+                 name: str = "result", pinned: bool = True) -> None:
     """Assert that ``actual`` is a number (Python's or a NumPy scalar) or a one-element tensor close
     to ``expected``.
 
@@ -134,11 +159,13 @@ def check_number(actual: object, expected: float, *, rtol: float = 1e-6, atol: f
         value = _float(actual)
     else:
         raise AssertionError(f"{name} must be a number, got {_type(actual).__name__}")
+    _hand_in(_answers.Answer("number", name, values=(value,)),
+             _answers.Answer("number", name, values=(_float(expected),), rtol=rtol, atol=atol), pinned)
     if not _close(value, _float(expected), rtol, atol):
         raise AssertionError(f"{name} is {value:.6g}, which is not the expected value")
 
 
-def check_choice(actual: object, expected: str, *, options: str, name: str = "answer") -> None:
+def check_choice(actual: object, expected: str, *, options: str, name: str = "answer", pinned: bool = True) -> None:
     """Assert that a multiple-choice answer is the one letter ``expected`` among ``options``.
 
     Example:
@@ -153,6 +180,7 @@ def check_choice(actual: object, expected: str, *, options: str, name: str = "an
     if letter not in [o for o in options]:
         allowed = ", ".join(f"'{o}'" for o in options)
         raise AssertionError(f"{name} must be one of {allowed}, got {actual!r}")
+    _hand_in(_answers.Answer("choice", name, text=letter), _answers.Answer("choice", name, text=expected), pinned)
     if not _str_eq(letter, expected):
         raise AssertionError(f"{name} is not the correct choice")
 
@@ -572,7 +600,8 @@ def _rational_parts(value: object) -> tuple[int, int] | None:
     return None
 
 
-def check_exact(actual: object, expected: int | fractions.Fraction, *, name: str = "result") -> None:
+def check_exact(actual: object, expected: int | fractions.Fraction, *, name: str = "result",
+                pinned: bool = True) -> None:
     """Assert that ``actual`` is an exact rational, a ``fractions.Fraction`` or an ``int``, equal to ``expected``.
 
     For answers that must be computed exactly (inputs on which floating-point libraries cannot
@@ -598,8 +627,10 @@ def check_exact(actual: object, expected: int | fractions.Fraction, *, name: str
     if got is None:
         shown = f" {_float(actual)!r}" if _type(actual) in _numbers else ""
         raise AssertionError(f"{name} must be an exact Fraction (or int), got {_type(actual).__name__}{shown}")
+    as_text = lambda parts: _str(parts[0]) if parts[1] == 1 else f"{parts[0]}/{parts[1]}"  # noqa: E731
+    _hand_in(_answers.Answer("exact", name, text=as_text(got)), _answers.Answer("exact", name, text=as_text(want)),
+             pinned)
     if not (got[0] == want[0] and got[1] == want[1]):
-        as_text = lambda parts: _str(parts[0]) if parts[1] == 1 else f"{parts[0]}/{parts[1]}"  # noqa: E731
         raise AssertionError(f"{name} is {as_text(got)}, expected {as_text(want)}")
 
 

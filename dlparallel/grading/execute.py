@@ -42,6 +42,7 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Bool, Integer
 
 from . import gradebook_lock
+from .answers import MIME
 from .cells import grade_id
 from .bubblewrap import SandboxedKernelManager, SandboxLimits, course_checkout, installed_code, sandbox_problem
 from .sandbox import landlock_abi
@@ -94,6 +95,8 @@ class GuardedExecute(Execute):
                    "hides the course directory with Landlock where available).").tag(config=True)
     max_processes = Integer(4096, help="Processes and threads of the grading user (all of its processes count) "
                             "beyond which a sandboxed kernel starts no more; not enforced for root.").tag(config=True)
+    max_answer_bytes = Integer(64 * 2**20, help="Bytes of answers a test cell may hand out of the kernel "
+                               "(dlparallel.grading.answers), apart from max_output_bytes.").tag(config=True)
     disk_limit = Integer(512 * 2**20, help="Bytes a sandboxed kernel may write in each of its private folders "
                          "(working folder, /tmp, home); /dev/shm gets half.").tag(config=True)
 
@@ -102,6 +105,7 @@ class GuardedExecute(Execute):
         self._stopped = ""
         self._deadline = monotonic() + self.notebook_timeout
         self._output_bytes: dict[int, int] = {}
+        self._answer_bytes: dict[int, int] = {}
         self._preamble = _VERIFY + "\n" + _setup_imports(nb) + "\n"
         if self.sandbox:
             problem = sandbox_problem()
@@ -144,7 +148,7 @@ class GuardedExecute(Execute):
                 hide = CourseDirectory(config=self.config).root
         return ("import dlparallel.grading.integrity\n"
                 f"dlparallel.grading.integrity.seal(memory_limit={memory_limit!r}, hide={hide!r}, "
-                f"writable=[{str(self._path)!r}])\n")
+                f"writable=[{str(self._path)!r}], hand_in_answers=True)\n")
 
     # nbclient's private NotebookClient._get_timeout(cell): each cell's time limit in seconds, None for none.
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
@@ -184,12 +188,19 @@ class GuardedExecute(Execute):
         return cell, resources
 
     # nbclient's NotebookClient.output (undocumented): turns one output message into an output; None drops it.
+    # Answers handed out of the kernel (display data of type answers.MIME alone) have a budget of their own.
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = len(json.dumps(msg.get("content", {})))
-        used = self._output_bytes.get(cell_index, 0)
-        self._output_bytes[cell_index] = used + size
-        if used + size <= self.max_output_bytes or msg.get("msg_type") == "error":
+        data = msg.get("content", {}).get("data") if msg.get("msg_type") == "display_data" else None
+        is_answer = isinstance(data, dict) and list(data) == [MIME]
+        budget, limit = (self._answer_bytes, self.max_answer_bytes) if is_answer else \
+            (self._output_bytes, self.max_output_bytes)
+        used = budget.get(cell_index, 0)
+        budget[cell_index] = used + size
+        if used + size <= limit or msg.get("msg_type") == "error":
             return super().output(outs, msg, display_id, cell_index)
+        if is_answer:
+            return None  # the answer is missing, and the grader scores the test 0
         if used <= self.max_output_bytes:
             outs.append(new_output("stream", name="stdout",
                                    text=f"\n[output cut: this cell wrote more than {self.max_output_bytes} bytes]\n"))

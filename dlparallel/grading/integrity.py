@@ -124,11 +124,13 @@ def _record() -> dict:
 _SNAPSHOT: dict = {}
 
 
-def seal(memory_limit: int = 0, hide: str | Path | None = None, writable: list[str | Path] = ()) -> None:
+def seal(memory_limit: int = 0, hide: str | Path | None = None, writable: list[str | Path] = (),
+         hand_in_answers: bool = False) -> None:
     """Record the genuine state before student code runs, after applying the grading limits.
 
     ``memory_limit`` caps data memory in bytes (0: none). ``hide`` is the course directory: its
     files become unreadable, except the folders in ``writable`` and any installed code inside it.
+    ``hand_in_answers`` makes every check hand what it compared to the grader (:func:`checks.hand_in_answers`).
     Sealing twice is refused, so that a notebook cannot record its own changes as genuine.
     """
     if _SNAPSHOT:
@@ -139,6 +141,7 @@ def seal(memory_limit: int = 0, hide: str | Path | None = None, writable: list[s
         sandbox.limit_memory(memory_limit)
     if hide is not None:
         _hide(Path(hide), [Path(p) for p in writable])
+    checks.hand_in_answers(hand_in_answers)
     _SNAPSHOT.update(_record())
 
 
