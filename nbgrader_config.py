@@ -48,7 +48,7 @@ c.GuardedExecute.memory_limit = 4 * 2**30      # bytes of data memory (RLIMIT_DA
 c.GuardedExecute.max_output_bytes = 200_000    # per cell, as the output arrives
 c.GuardedExecute.hide_course_files = True      # source/, the gradebook, others' work are not in view
 c.GuardedExecute.disk_limit = 512 * 2**20      # bytes in each private folder of the kernel (/dev/shm: half)
-c.GuardedExecute.max_processes = 4096          # processes and threads of the grading user (not for root)
+c.GuardedExecute.max_processes = 4096          # processes and threads of one kernel, all together
 # A flood of output is cut, so that one submission cannot fill the disk or the feedback page.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100

@@ -15,7 +15,9 @@ helper. Around a student's kernel it gives:
 - a private, empty home, ``/tmp``, ``/dev/shm`` and working folder, each a size-bounded ``tmpfs``
   that disappears with the sandbox (nothing is left on disk);
 - a fixed minimal environment, no capabilities (when the grader is root), and limits on data
-  memory, processes, open files and file size (Linux does not apply the process limit to root).
+  memory, processes, open files and file size (Linux does not apply the process limit to root);
+- where control groups can be made (root, usually), a group of its own that bounds the processes
+  and memory of everything it starts, together (:mod:`dlparallel.grading.cgroups`).
 
 The grader (nbgrader) runs outside; :class:`SandboxedKernelManager` is the kernel manager that
 :class:`dlparallel.grading.execute.GuardedExecute` starts kernels with.
@@ -45,6 +47,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Instance, List, Unicode
 
+from .cgroups import KernelCgroup
 from .paths import python_first_path
 
 __all__ = ["SandboxLimits", "bwrap_command", "sandbox_problem", "installed_code", "course_checkout",
@@ -65,6 +68,12 @@ class SandboxLimits:
     file_size: int = 256 * 2**20  # largest file a process may write (RLIMIT_FSIZE)
     disk: int = 512 * 2**20       # each private folder: working folder, /tmp, home
     shared_memory: int = 256 * 2**20  # /dev/shm, which the memory limit does not cover
+
+    @property
+    def total_memory(self) -> int:
+        """Bytes of memory the whole sandbox may hold: a process's data, and its memory folders full
+        (0 when memory is not limited)."""
+        return self.memory and self.memory + 3 * self.disk + self.shared_memory
 
     def prlimit(self) -> list[str]:
         """util-linux's ``prlimit`` command line that applies the limits to what follows it."""
@@ -170,6 +179,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     hidden = List(Unicode(), help="Folders the kernel must not see (the course directory).")
     readable = List(Unicode(), help="Paths inside hidden folders that stay readable (installed code).")
     limits = Instance(SandboxLimits, ())
+    cgroup = Instance(KernelCgroup, allow_none=True, help="The control group the kernel's processes join, if any.")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -184,4 +194,5 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.kernel_spec.interrupt_mode = "message"
         # -P: nothing in the working folder (an ipykernel_launcher.py, a dlparallel/) is importable.
         command = [command[0], "-P", "-s", *command[1:]]
-        return bwrap_command(command, self.workdir, self.sockets, self.hidden, self.readable, self.limits)
+        command = bwrap_command(command, self.workdir, self.sockets, self.hidden, self.readable, self.limits)
+        return self.cgroup.wrap(command) if self.cgroup else command

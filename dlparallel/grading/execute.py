@@ -45,6 +45,7 @@ from . import gradebook_lock
 from .answers import MIME
 from .cells import grade_id
 from .bubblewrap import SandboxedKernelManager, SandboxLimits, course_checkout, installed_code, sandbox_problem
+from .cgroups import kernel_cgroup
 from .sandbox import landlock_abi
 
 __all__ = ["GuardedExecute", "NOT_RUN"]
@@ -93,8 +94,9 @@ class GuardedExecute(Execute):
                              "students) from the kernel.").tag(config=True)
     sandbox = Bool(True, help="Run the kernel in a bubblewrap sandbox; False grades without one (the kernel then "
                    "hides the course directory with Landlock where available).").tag(config=True)
-    max_processes = Integer(4096, help="Processes and threads of the grading user (all of its processes count) "
-                            "beyond which a sandboxed kernel starts no more; not enforced for root.").tag(config=True)
+    max_processes = Integer(4096, help="Processes and threads a sandboxed kernel may run, all together where "
+                            "control groups can be made (root); elsewhere those of the grading user, all its "
+                            "processes counted.").tag(config=True)
     max_answer_bytes = Integer(64 * 2**20, help="Bytes of answers a test cell may hand out of the kernel "
                                "(dlparallel.grading.answers), apart from max_output_bytes.").tag(config=True)
     disk_limit = Integer(512 * 2**20, help="Bytes a sandboxed kernel may write in each of its private folders "
@@ -115,8 +117,12 @@ class GuardedExecute(Execute):
         nb.cells.insert(0, prelude)
         # The sandboxed kernel's connection file and sockets, shared with this process alone.
         sockets = tempfile.TemporaryDirectory(prefix="dlp-kernel-") if self.sandbox else contextlib.nullcontext()
+        # Its processes and memory, all together, where control groups can be made.
+        group = kernel_cgroup(self.max_processes, self._limits().total_memory) if self.sandbox else \
+            contextlib.nullcontext()
         try:
-            with sockets as self._sockets, gradebook_lock.released():  # others may use the gradebook meanwhile
+            # Others may use the gradebook while this kernel runs.
+            with sockets as self._sockets, group as self._cgroup, gradebook_lock.released():
                 nb, resources = super().preprocess(nb, resources, km)
         finally:
             nb.cells.remove(prelude)
@@ -132,12 +138,15 @@ class GuardedExecute(Execute):
             return super().create_kernel_manager()
         self.kernel_name = self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
         hidden = [CourseDirectory(config=self.config).root, *course_checkout()] if self.hide_course_files else []
-        limits = SandboxLimits(memory=self.memory_limit, processes=self.max_processes, disk=self.disk_limit,
-                               shared_memory=self.disk_limit // 2)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config, sockets=self._sockets,
                                          workdir=str(self._path), hidden=[str(p) for p in hidden],
-                                         readable=[str(p) for p in installed_code()], limits=limits)
+                                         readable=[str(p) for p in installed_code()], limits=self._limits(),
+                                         cgroup=self._cgroup)
         return self.km
+
+    def _limits(self) -> SandboxLimits:
+        return SandboxLimits(memory=self.memory_limit, processes=self.max_processes, disk=self.disk_limit,
+                             shared_memory=self.disk_limit // 2)
 
     def _seal_source(self, resources: dict) -> str:
         self._path = Path(resources.get("metadata", {}).get("path") or ".").resolve()
