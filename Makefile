@@ -19,7 +19,8 @@ GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
 GPU_WHEELS := nbval ipykernel nbclient ipywidgets hypothesis numpy==2.4.6
 
-.PHONY: install browser bubblewrap lab test test-fast lint lessons release solutions student autograde feedback export gpu-check gpu-wheels clean
+.PHONY: install browser bubblewrap lab test test-fast lint lessons release solutions student roster collect zip-collect \
+	autograde feedback release-feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 # The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
@@ -100,6 +101,26 @@ solutions: $(COURSE_STAMP)
 student: release
 	$(BIN)/python -m dlparallel.grading student --out dist/student --replace
 
+# The class list (columns id,first_name,last_name,email and, for Canvas, lms_user_id) into the gradebook.
+ROSTER ?= roster.csv
+roster: $(COURSE_STAMP)
+	$(NBGRADER) db student import $(ROSTER)
+
+# Each student's newest submission from the exchange into submitted/<student>/<assignment>/ (a newer
+# one replaces what was collected before); BEFORE_DUEDATE=1 takes the newest one before the due date.
+BEFORE_DUEDATE ?=
+collect: $(COURSE_STAMP)
+	for a in $(ASSIGNMENTS); do $(NBGRADER) collect $$a --update \
+	    $(if $(filter-out 0,$(BEFORE_DUEDATE)),--before-duedate,) || exit 1; done
+
+# Submissions downloaded from an LMS: downloaded/<assignment>/archive/ (zips or files) is extracted to
+# downloaded/<assignment>/extracted/ and each notebook goes to submitted/<student>/<assignment>/,
+# replacing what those students had there (nbgrader_config.py names the LMS's file names).
+zip-collect: $(COURSE_STAMP)
+	@found=; for a in $(ASSIGNMENTS); do [ -d downloaded/$$a/archive ] || continue; found=1; \
+	    echo "nbgrader zip_collect $$a --force"; $(NBGRADER) zip_collect $$a --force || exit 1; done; \
+	[ -n "$$found" ] || echo "Nothing to collect: put the LMS's download in downloaded/<assignment>/archive/"
+
 # Students graded at the same time (default: this machine's cores); UNSANDBOXED=1 grades where
 # bubblewrap cannot run (the summary says so).
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
@@ -112,8 +133,15 @@ autograde: $(COURSE_STAMP) bubblewrap
 feedback: $(COURSE_STAMP)
 	status=0; for a in $(ASSIGNMENTS); do $(NBGRADER) generate_feedback $$a --force || status=1; done; exit $$status
 
+# Each student's feedback into the exchange, where their Assignments panel fetches it.
+release-feedback: $(COURSE_STAMP)
+	$(NB_ENV) $(BIN)/python -m dlparallel.grading.release_feedback $(ASSIGNMENTS)
+
+# Every score in grades.csv (nbgrader's CSV); LMS=canvas writes canvas_grades.csv for Canvas's gradebook.
+LMS ?=
+EXPORT_canvas := --exporter=dlparallel.grading.canvas.CanvasExportPlugin --to canvas_grades.csv
 export: $(COURSE_STAMP)
-	$(NBGRADER) export --to grades.csv
+	$(NBGRADER) export $(if $(LMS),$(or $(EXPORT_$(LMS)),$(error LMS=$(LMS) is not known; LMS=canvas is)),--to grades.csv)
 
 gpu-check:
 	GPU_PYTHON=$(GPU_PYTHON) bash benchmarks/gpu_check.sh

@@ -13,6 +13,18 @@ c.CourseDirectory.course_id = "dlparallel"
 # exchange the students share.
 c.Exchange.root = str(Path(__file__).resolve().parent / "exchange")
 
+# Submissions downloaded from Canvas (`make zip-collect`: downloaded/<assignment>/archive/*.zip) are
+# named <name>_<canvas user id>_<submission id>_<notebook>.ipynb; each goes to the student whose
+# lms_user_id (roster.csv, `make roster`) is that Canvas user id (dlparallel/grading/canvas.py).
+c.ZipCollectApp.collector_plugin = "dlparallel.grading.canvas.CanvasCollector"
+
+# Late submissions: a submission whose timestamp.txt is after its assignment's due date (`nbgrader
+# db assignment add <assignment> --duedate="2027-02-12 17:00:00 Europe/Berlin"`) loses 10% of each
+# notebook's score per day or part of a day late, and all of it after ten days
+# (dlparallel/grading/late.py; AssignLatePenalties, below, records the penalty in the gradebook).
+c.AssignLatePenalties.plugin_class = "dlparallel.grading.late.LatePenaltyPerDay"
+c.LatePenaltyPerDay.percent_per_day = 10
+
 # Each student's notebook runs in a guarded kernel (dlparallel/grading/execute.py): started in a
 # bubblewrap sandbox of its own (dlparallel/grading/bubblewrap.py: no view of the course directory,
 # private size-bounded folders, its own processes only, resource limits), sealed before the
