@@ -39,7 +39,21 @@ from dlparallel.grading.solutions import (HIDDEN_TEST_MARKERS, SOLUTION_MARKERS,
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM_SETS = [ps for ps in ALL_SETS if ps in os.environ.get("PROBLEM_SETS", ps).split()]  # to test one set
 CASES = ROOT / "tests" / "grading_cases"
-STUDENTS = ["solved", "untouched", "partial", "duplicated_test", *HOSTILE]
+# Attacks whose outcome does not depend on the problem set (on the tools, the kernel, the machine)
+# are graded in one set of the run only, the last; the others in every set.
+ANY_SET = {"tampered_tools", "misbehaving", "killed", "reads_answers"}
+ANY_SET_IN = PROBLEM_SETS[-1]
+
+
+def _hostile(ps: str) -> list[str]:
+    """The hostile submissions graded in problem set ``ps``."""
+    return [student for student in HOSTILE if student not in ANY_SET or ps == ANY_SET_IN]
+
+
+def _students(ps: str) -> list[str]:
+    return ["solved", "untouched", "partial", "duplicated_test", *_hostile(ps)]
+
+
 # Seconds per cell while the tests grade: above the slowest hidden test under load, short enough
 # that the submissions which hang do not hold up the run.
 CELL_TIMEOUT = {"ps1_backprop": 45}
@@ -86,10 +100,10 @@ def _submissions(root: Path, ps: str) -> tuple[dict[str, nbformat.NotebookNode],
                    "partial": with_answers(release, {**answers, **_case(ps).PARTIAL}),
                    "duplicated_test": duplicated}
     points, losses = autograded_points(source), {}
-    for student, build in HOSTILE.items():
-        submissions[student], lost = build(release, answers, _case(ps))
+    for student in _hostile(ps):
+        submissions[student], lost = HOSTILE[student](release, answers, _case(ps))
         losses[student] = {g: points[g] if value is None else value for g, value in lost.items()}
-    assert list(submissions) == STUDENTS
+    assert list(submissions) == _students(ps)
     return submissions, losses
 
 
@@ -127,7 +141,7 @@ def _grade(released: Path, ps: str, root: Path) -> Graded:
     before = _hashes(root / "submitted")
     summary = _run([sys.executable, "-m", "dlparallel.grading", "autograde", ps, "--jobs=1",
                     f"--set=GuardedExecute.timeout={CELL_TIMEOUT.get(ps, 15)}",
-                    *(f"--student={s}" for s in STUDENTS)], root)
+                    *(f"--student={s}" for s in _students(ps))], root)
     return Graded(root, summary, before, losses)
 
 
@@ -228,7 +242,7 @@ def test_warnings_would_cost_points_without_the_stderr_filter(grading):
 def test_duplicated_test_cell_is_reported_and_does_not_stop_the_class(course, ps):
     summary = course.summary
     assert f"duplicated_test ({ps}): {ps}.ipynb has duplicated graded cells" in summary
-    for student in ("solved", "untouched", "partial", *HOSTILE):
+    for student in ("solved", "untouched", "partial", *_hostile(ps)):
         assert _scores(course.root, ps, student), student
 
 
@@ -243,8 +257,7 @@ def test_summary_lists_every_student_and_manual_work(course, ps):
     assert f"solved ({ps}): 1 answer(s) to grade by hand" in course.summary
 
 
-@pytest.mark.parametrize("student", list(HOSTILE))
-@pytest.mark.parametrize("ps", PROBLEM_SETS)
+@pytest.mark.parametrize("ps, student", [(ps, student) for ps in PROBLEM_SETS for student in _hostile(ps)])
 def test_hostile_submission_scores_exactly_what_it_deserves(course, ps, student):
     scores = _scores(course.root, ps, student)
     lost = course.losses[student]
@@ -252,11 +265,21 @@ def test_hostile_submission_scores_exactly_what_it_deserves(course, ps, student)
     assert {g: scores[g] for g in expected} == expected
 
 
-@pytest.mark.parametrize("ps", PROBLEM_SETS)
-def test_summary_names_what_each_hostile_submission_did(course, ps):
+def _said(course: Graded, ps: str, student: str, words: str) -> bool:
+    """Whether the summary's manual-attention list says ``words`` of ``student``'s ``ps``."""
     attention = [line.strip() for line in course.summary.splitlines() if line.startswith("  ")]
-    said = lambda student, words: any(line.startswith(f"{student} ({ps}):") and words in line  # noqa: E731
-                                      for line in attention)
+    return any(line.startswith(f"{student} ({ps}):") and words in line for line in attention)
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_summary_names_the_answers_the_grader_refused(course, ps):
+    assert _said(course, ps, "resealed", "passed inside the kernel, but the grader found other answers than the key's")
+    assert not _said(course, ps, "solved", "the grader found other answers")
+
+
+@pytest.mark.parametrize("ps", [ANY_SET_IN])
+def test_summary_names_what_each_hostile_submission_did(course, ps):
+    said = functools.partial(_said, course, ps)
     assert said("tampered_tools", "found the tests' tools changed (the notebook changed what the tests rely on: ")
     assert said("tampered_tools", "later cell(s) were not run")
     for words in ("ran out of memory", "was interrupted at its time limit", "timed out", "later cell(s) were not run"):
@@ -264,7 +287,7 @@ def test_summary_names_what_each_hostile_submission_did(course, ps):
     assert said("killed", "killed its kernel")
 
 
-@pytest.mark.parametrize("ps", PROBLEM_SETS)
+@pytest.mark.parametrize("ps", [ANY_SET_IN])
 def test_hostile_submissions_leave_bounded_output_and_read_nothing_hidden(course, ps):
     root = course.root
     flooded = root / "autograded" / "misbehaving" / ps / f"{ps}.ipynb"

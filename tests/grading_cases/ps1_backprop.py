@@ -133,3 +133,36 @@ def max_pool1d_forward(x, kernel_size, stride=None):
 FAKES_LOST = {'test_q1': 1, 'test_q3': 1, 'test_layer_norm_forward': 1, 'test_layer_norm_backward_params': 1,
               'test_layer_norm_backward_x': 3, 'test_network_gradients': 2, 'test_train_network': 2,
               'test_mse': 2, 'test_maxpool_forward': 1, 'test_maxpool_backward': 2}
+
+# Backward passes by automatic differentiation, reached by routes a check by name would miss (each
+# graded in tests/test_shortcuts.py): answer cell -> (code, failing tests).
+SHORTCUTS = {
+    # A reference to torch.autograd.grad taken when the cell runs, before any test forbids autograd.
+    'saved_reference': ('tanh', '''
+_grad = torch.autograd.grad
+
+
+def tanh_backward(grad_out, y):
+    x = torch.atanh(y.clamp(-1 + 1e-15, 1 - 1e-15)).detach().requires_grad_()
+    return _grad(torch.tanh(x), x, grad_out)[0]
+'''),
+    # torch.func's reverse mode, with the loss written out by hand.
+    'functional_vjp': ('mse', '''
+import torch.func
+
+
+def mse_loss(pred, target):
+    difference = pred - target
+    return (difference * difference).sum() / difference.numel()
+
+
+def mse_backward(pred, target):
+    _, pullback = torch.func.vjp(lambda p: mse_loss(p, target), pred)
+    return pullback(torch.ones((), dtype=pred.dtype))[0]
+'''),
+}
+SHORTCUTS_LOST = {
+    # The network's backward pass and its training call tanh_backward: autograd ran in them too.
+    'saved_reference': ['test_tanh_backward', 'test_network_gradients', 'test_train_network'],
+    'functional_vjp': ['test_mse'],
+}
