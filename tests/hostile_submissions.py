@@ -69,6 +69,13 @@ _integrity._SNAPSHOT.clear()
 _integrity._SNAPSHOT.update(_integrity._record())
 '''
 
+# Makes every comparison of the checks succeed by swapping their comparison's code object, which
+# keeps the function's identity (so the in-kernel guard, which compares identities, sees nothing).
+SWAPPED_CODE = '''
+import dlparallel.grading.answers as _answers
+_answers.close.__code__ = (lambda actual, expected, rtol, atol: True).__code__
+'''
+
 # Reads the course's files (the gradebook holds the hidden tests, source/ the solutions, another
 # student's submission the answers) and copies every answer it finds; tries to overwrite them too.
 READ_ANSWERS = r'''
@@ -195,6 +202,14 @@ def resealed(release, answers, case):
     return notebook, dict(case.LOST)
 
 
+def swapped_code(release, answers, case):
+    """Partly wrong answers behind checks whose comparison's code was swapped (SWAPPED_CODE): it
+    must score exactly what the partly wrong answers deserve."""
+    notebook = with_answers(release, {**answers, **case.PARTIAL})
+    notebook.cells.insert(1, nbformat.v4.new_code_cell(SWAPPED_CODE))
+    return notebook, dict(case.LOST)
+
+
 def reads_answers(release, answers, case):
     """Nothing answered but the concept questions, read from the course's files instead: the files
     must stay hidden, so that it scores nothing (and the gradebook survives)."""
@@ -204,7 +219,8 @@ def reads_answers(release, answers, case):
 
 
 HOSTILE = {builder.__name__: builder for builder in
-           (tampered_tools, fake_answers, tampered_notebook, resealed, misbehaving, killed, reads_answers)}
+           (tampered_tools, fake_answers, tampered_notebook, resealed, swapped_code, misbehaving, killed,
+            reads_answers)}
 
 
 # What follows attacks the grading machinery rather than the tests (tests/test_sandbox.py): every

@@ -100,15 +100,20 @@ def test_tensor_answers_must_have_the_keys_shape():
         "g: differs from the expected values at 1 of 2 positions"]
 
 
-def test_checks_hand_in_what_they_compared(monkeypatch):
+def test_checks_hand_in_what_they_compared_at_the_end_of_the_test(monkeypatch):
     published = []
     monkeypatch.setattr(checks, "_publish", published.append)
+    checks.check_number(1.0, 1.0, name="the student's own call, before the test")
+    checks.begin_answers()
     checks.check_tensor(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]), rtol=1e-3, name="t")
     checks.check_number(3, 3.0, name="n", pinned=False)
     checks.check_choice(" B ", "b", options="abcd", name="c")
     with pytest.raises(AssertionError):
-        checks.check_number(4.0, 3.0, name="wrong")  # handed in before it fails
-    handed = [decode_handed_in(data[MIME]) for data in published]
+        checks.check_number(4.0, 3.0, name="wrong")  # recorded before it fails
+    assert published == []
+    checks.send_answers()
+    (sent,) = published
+    handed = [decode_handed_in(data) for data in sent[MIME]["handed_in"]]
     assert [(h.actual.name, h.pinned) for h in handed] == [("t", True), ("n", False), ("c", True), ("wrong", True)]
     assert handed[0].actual == Answer("tensor", "t", (2,), (1.0, 2.0))
     assert (handed[0].expected.rtol, handed[2].actual.text, handed[3].actual.values) == (1e-3, "b", (4.0,))
@@ -137,8 +142,8 @@ def _test_cell(grade_id: str, *outputs) -> nbformat.NotebookNode:
     return new_code_cell("...", metadata=metadata, outputs=list(outputs))
 
 
-def _answer_output(handed: HandedIn) -> nbformat.NotebookNode:
-    return new_output("display_data", data={MIME: encode_handed_in(handed)})
+def _answer_output(*handed: HandedIn) -> nbformat.NotebookNode:
+    return new_output("display_data", data={MIME: {"handed_in": [encode_handed_in(h) for h in handed]}})
 
 
 def _verified(root: Path, cells: list) -> list:
@@ -169,9 +174,11 @@ def test_the_grader_scores_0_a_test_whose_answers_differ_from_the_key(tmp_path):
     assert cells[4].outputs == []
 
 
-def test_unreadable_answers_fail_the_test(tmp_path):
+@pytest.mark.parametrize("payload", [{"kind": "tensor"}, {"handed_in": [{"kind": "tensor"}]}, [], "x",
+                                     {"handed_in": [encode_handed_in(_handed("x", 1.0, 1.0))] * 100_001}])
+def test_unreadable_answers_fail_the_test(tmp_path, payload):
     root = _course(tmp_path, {"t": []})
-    garbage = new_output("display_data", data={MIME: {"kind": "tensor"}})
+    garbage = new_output("display_data", data={MIME: payload})
     assert [o.ename for o in _verified(root, [_test_cell("t", garbage)])[0].outputs] == [MISMATCH]
 
 

@@ -41,7 +41,7 @@ PROBLEM_SETS = [ps for ps in ALL_SETS if ps in os.environ.get("PROBLEM_SETS", ps
 CASES = ROOT / "tests" / "grading_cases"
 # Attacks whose outcome does not depend on the problem set (on the tools, the kernel, the machine)
 # are graded in one set of the run only, the last; the others in every set.
-ANY_SET = {"tampered_tools", "misbehaving", "killed", "reads_answers"}
+ANY_SET = {"tampered_tools", "swapped_code", "misbehaving", "killed", "reads_answers"}
 ANY_SET_IN = PROBLEM_SETS[-1]
 
 

@@ -2,9 +2,10 @@
 
 Hidden tests run in the student's own kernel, where a notebook can change anything, the tests'
 tools included. So while a notebook is graded, every check of :mod:`dlparallel.grading.checks`
-also hands what it compared out of the kernel, as a display output of type :data:`MIME` that holds
-plain numbers and strings (floats as base64 of little-endian doubles, never a pickle): the value it
-was given, the value it expected, and whether that expected value is fixed by the test. The grader
+records what it compared, and each test cell hands those records out of the kernel at its end,
+in one display output of type :data:`MIME` that holds plain numbers and strings (floats as base64
+of little-endian doubles, never a pickle): the value each check was given, the value it expected,
+and whether that expected value is fixed by the test. The grader
 (:class:`dlparallel.grading.verify.VerifyAnswers`) compares them again outside the kernel, against
 the answer key: what the same checks handed in when the instructor's solution ran
 (:mod:`dlparallel.grading.answer_key`), whose names, tolerances and fixed expected values it uses.
@@ -35,6 +36,7 @@ KINDS = ("tensor", "number", "choice", "exact")
 MAX_VALUES = 2**22  # values in one answer (32 MiB of doubles)
 MAX_TEXT = 4096  # characters of a name, a choice or an exact number
 MAX_DIMS = 16
+MAX_ANSWERS = 100_000  # answers handed in by one test cell
 
 
 # Taken now: inside the kernel, the checks compare with close() after a notebook may have replaced these.
@@ -202,11 +204,11 @@ def _with_tolerance(expected: Answer, key: Answer) -> Answer:
 
 def take_answers(outputs: list) -> tuple[list[HandedIn], list[str]]:
     """Remove the answers handed in from a code cell's ``outputs`` (display data of type
-    :data:`MIME`); return them and why any could not be read.
+    :data:`MIME`, each holding a list ``handed_in``); return them and why any could not be read.
 
     Example:
         >>> choice = HandedIn(Answer("choice", "q1", text="b"), Answer("choice", "q1", text="b"))
-        >>> outputs = [{"output_type": "display_data", "data": {MIME: encode_handed_in(choice)}},
+        >>> outputs = [{"output_type": "display_data", "data": {MIME: {"handed_in": [encode_handed_in(choice)]}}},
         ...            {"output_type": "stream", "name": "stdout", "text": "hello"}]
         >>> take_answers(outputs) == ([choice], []), len(outputs)
         (True, 1)
@@ -217,9 +219,15 @@ def take_answers(outputs: list) -> tuple[list[HandedIn], list[str]]:
         if not (isinstance(data, dict) and MIME in data):
             kept.append(output)
             continue
-        try:
-            answers.append(decode_handed_in(data[MIME]))
-        except AnswerFormatError as error:
-            problems.append(str(error))
+        batch = data[MIME].get("handed_in") if isinstance(data[MIME], dict) else None
+        if not isinstance(batch, list) or len(answers) + len(batch) > MAX_ANSWERS:
+            problems.append("answers were handed in that are not a list of at most "
+                            f"{MAX_ANSWERS} answers")
+            continue
+        for item in batch:
+            try:
+                answers.append(decode_handed_in(item))
+            except AnswerFormatError as error:
+                problems.append(str(error))
     outputs[:] = kept
     return answers, problems

@@ -41,7 +41,7 @@ from . import answers as _answers
 
 __all__ = ["check_tensor", "check_number", "check_choice", "expect_raises", "OpCall", "record_ops",
            "forbid_ops", "forbid_autograd", "PRODUCT_OPS", "product_flops", "LaunchSpy", "trace_simulator",
-           "check_exact", "forbid_autodiff", "hand_in_answers"]
+           "check_exact", "forbid_autodiff", "hand_in_answers", "begin_answers", "send_answers"]
 
 _type = type
 _isinstance = isinstance
@@ -81,8 +81,9 @@ _close = _answers.close
 
 
 def hand_in_answers(on: bool) -> None:
-    """While a notebook is graded, every check also hands what it compared out of the kernel, for
-    the grader to compare again (:mod:`dlparallel.grading.answers`). Called by
+    """While a notebook is graded, every check also records what it compared, and each test cell
+    hands those records out of the kernel at its end (:func:`send_answers`), for the grader to
+    compare again (:mod:`dlparallel.grading.answers`). Called by
     :func:`dlparallel.grading.integrity.seal`, before any student code runs.
 
     Example:
@@ -92,14 +93,29 @@ def hand_in_answers(on: bool) -> None:
     _publish = None
     if on:
         from IPython.display import publish_display_data as _publish
+    _pending.clear()
 
 
 _publish: Callable | None = None
+_pending: list[dict] = []  # what the checks compared since the test cell began
 
 
 def _hand_in(actual: _answers.Answer, expected: _answers.Answer, pinned: bool) -> None:
     if _publish is not None:
-        _publish({_answers.MIME: _answers.encode_handed_in(_answers.HandedIn(actual, expected, pinned))})
+        _pending.append(_answers.encode_handed_in(_answers.HandedIn(actual, expected, pinned)))
+
+
+def begin_answers() -> None:
+    """Forget what was recorded before a test cell (by the student's own calls of the checks)."""
+    _pending.clear()
+
+
+def send_answers() -> None:
+    """Hand what the checks of this test cell compared out of the kernel, in one display output."""
+    if _publish is not None:
+        sent = list(_pending)
+        _pending.clear()
+        _publish({_answers.MIME: {"handed_in": sent}})
 
 
 def check_tensor(actual: object, expected: torch.Tensor, *, rtol: float = 1e-5, atol: float = 1e-6,

@@ -53,6 +53,7 @@ __all__ = ["GuardedExecute", "NOT_RUN"]
 NOT_RUN = "NotRun"
 _INTEGRITY = "GradingIntegrityError"
 _VERIFY = "__import__('dlparallel.grading.integrity').grading.integrity.verify()"
+_CHECKS = "__import__('dlparallel.grading.checks').grading.checks"
 
 
 def _is_test(cell: NotebookNode) -> bool:
@@ -108,7 +109,7 @@ class GuardedExecute(Execute):
         self._deadline = monotonic() + self.notebook_timeout
         self._output_bytes: dict[int, int] = {}
         self._answer_bytes: dict[int, int] = {}
-        self._preamble = _VERIFY + "\n" + _setup_imports(nb) + "\n"
+        self._preamble = f"{_VERIFY}\n{_CHECKS}.begin_answers()\n{_setup_imports(nb)}\n"
         if self.sandbox:
             problem = sandbox_problem()
             if problem:
@@ -178,7 +179,7 @@ class GuardedExecute(Execute):
         source = cell.source
         label = grade_id(cell) or f"#{index - 1}"  # cell 0 is the seal
         if _is_test(cell):
-            cell.source = self._preamble + source + "\n" + _VERIFY
+            cell.source = f"{self._preamble}{source}\n{_VERIFY}\n{_CHECKS}.send_answers()"
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
