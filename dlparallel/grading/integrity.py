@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import os
@@ -51,8 +52,8 @@ _REBOUND_PER_CELL = {("builtins", "input"), ("builtins", "raw_input")}
 _IPYTHON_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
 
 
-# Taken now, so that a notebook which replaces isinstance or callable cannot blind the checks.
-_isinstance, _callable = isinstance, callable
+# Taken now, so that a notebook which replaces builtins (isinstance, vars, ...) cannot blind the checks.
+_isinstance, _callable, _vars, _getattr, _list, _set = isinstance, callable, vars, getattr, list, set
 
 
 def _is_routine(value: object) -> bool:
@@ -103,25 +104,39 @@ def _shell():
     return ipython.get_ipython() if ipython is not None else None
 
 
-def _record() -> dict:
+@dataclasses.dataclass
+class _Snapshot:
+    """The genuine state, recorded by :func:`seal` before any student code ran."""
+
+    attributes: dict[tuple[str, str], object]  # (namespace label, name) -> function, class or module
+    spaces: dict[str, object]  # namespace label -> the module or class
+    modules: dict[str, object]  # module name -> the module in sys.modules
+    class_names: dict[str, set[str]]  # class label -> the names it defined
+    trace: tuple  # sys.gettrace(), sys.getprofile()
+    shell: object | None = None  # IPython's shell, and its parts the error reporting relies on
+    shell_lists: dict[str, list] = dataclasses.field(default_factory=dict)
+    shell_custom: tuple = ()
+    shell_overrides: dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+def _record() -> _Snapshot:
     spaces = _namespaces()
     attributes = {(label, name): value for label, owner in spaces.items()
-                  for name, value in list(vars(owner).items())
+                  for name, value in _list(_vars(owner).items())
                   if _is_watched(value) and (label, name) not in _REBOUND_PER_CELL}
+    snapshot = _Snapshot(attributes, spaces, {name: sys.modules.get(name) for name in spaces if name in sys.modules},
+                         {label: _set(_vars(owner)) for label, owner in spaces.items() if _isinstance(owner, type)},
+                         (sys.gettrace(), sys.getprofile()))
     shell = _shell()
-    state = {"attributes": attributes, "spaces": spaces,
-             "modules": {name: sys.modules.get(name) for name in spaces if name in sys.modules},
-             "class_names": {label: set(vars(owner)) for label, owner in spaces.items() if _isinstance(owner, type)},
-             "trace": (sys.gettrace(), sys.getprofile())}
     if shell is not None:
-        state["shell"] = shell
-        state["shell_lists"] = {name: list(getattr(shell, name, [])) for name in _IPYTHON_LISTS}
-        state["shell_custom"] = (shell.custom_exceptions, shell.__dict__.get("CustomTB"))
-        state["shell_overrides"] = {name: value for name, value in vars(shell).items() if _is_routine(value)}
-    return state
+        snapshot.shell = shell
+        snapshot.shell_lists = {name: _list(_getattr(shell, name, [])) for name in _IPYTHON_LISTS}
+        snapshot.shell_custom = (shell.custom_exceptions, shell.__dict__.get("CustomTB"))
+        snapshot.shell_overrides = {name: value for name, value in _vars(shell).items() if _is_routine(value)}
+    return snapshot
 
 
-_SNAPSHOT: dict = {}
+_SNAPSHOT: list[_Snapshot] = []  # the one snapshot, once sealed
 
 
 def seal(memory_limit: int = 0, hide: str | Path | None = None, writable: list[str | Path] = (),
@@ -142,7 +157,7 @@ def seal(memory_limit: int = 0, hide: str | Path | None = None, writable: list[s
     if hide is not None:
         _hide(Path(hide), [Path(p) for p in writable])
     checks.hand_in_answers(hand_in_answers)
-    _SNAPSHOT.update(_record())
+    _SNAPSHOT.append(_record())
 
 
 def _hide(course: Path, writable: list[Path]) -> None:
@@ -156,46 +171,46 @@ def _hide(course: Path, writable: list[Path]) -> None:
                            writable=[*writable, temporary])
 
 
-def _changes() -> list[str]:
-    changes = [f"{label}.{name} was replaced" for (label, name), value in _SNAPSHOT["attributes"].items()
-               if vars(_SNAPSHOT["spaces"][label]).get(name) is not value]
-    changes += [f"{label}.{name} was added" for label, names in _SNAPSHOT["class_names"].items()
-                for name, value in list(vars(_SNAPSHOT["spaces"][label]).items())
+def _changes(saved: _Snapshot) -> list[str]:
+    changes = [f"{label}.{name} was replaced" for (label, name), value in saved.attributes.items()
+               if _vars(saved.spaces[label]).get(name) is not value]
+    changes += [f"{label}.{name} was added" for label, names in saved.class_names.items()
+                for name, value in _list(_vars(saved.spaces[label]).items())
                 if name not in names and _is_routine(value)]
-    changes += [f"the module {name} was swapped" for name, module in _SNAPSHOT["modules"].items()
+    changes += [f"the module {name} was swapped" for name, module in saved.modules.items()
                 if sys.modules.get(name) is not module]
-    if (sys.gettrace(), sys.getprofile()) != _SNAPSHOT["trace"]:
+    if (sys.gettrace(), sys.getprofile()) != saved.trace:
         changes.append("a trace or profile function was installed")
-    shell = _SNAPSHOT.get("shell")
+    shell = saved.shell
     if shell is not None:
-        changes += [f"IPython's {name} were changed" for name, saved in _SNAPSHOT["shell_lists"].items()
-                    if list(getattr(shell, name, [])) != saved]
-        if (shell.custom_exceptions, shell.__dict__.get("CustomTB")) != _SNAPSHOT["shell_custom"]:
+        changes += [f"IPython's {name} were changed" for name, lines in saved.shell_lists.items()
+                    if _list(_getattr(shell, name, [])) != lines]
+        if (shell.custom_exceptions, shell.__dict__.get("CustomTB")) != saved.shell_custom:
             changes.append("IPython's exception handling was changed (set_custom_exc)")
-        overrides = {name: value for name, value in vars(shell).items() if _is_routine(value)}
+        overrides = {name: value for name, value in _vars(shell).items() if _is_routine(value)}
         changes += [f"IPython's {name} was replaced" for name, value in overrides.items()
-                    if _SNAPSHOT["shell_overrides"].get(name) is not value]
+                    if saved.shell_overrides.get(name) is not value]
         user = shell.user_ns
         changes += [f"the name {name} was rebound" for name in _CHECK_NAMES
-                    if name in user and user[name] is not getattr(checks, name)]
+                    if name in user and user[name] is not _getattr(checks, name)]
     return changes
 
 
-def _repair_error_reporting() -> None:
+def _repair_error_reporting(saved: _Snapshot) -> None:
     """Put back IPython's error reporting, so that the integrity error itself is shown."""
-    shell = _SNAPSHOT.get("shell")
+    shell = saved.shell
     if shell is None:
         return
-    for name, saved in _SNAPSHOT["shell_lists"].items():
-        getattr(shell, name)[:] = saved
-    shell.custom_exceptions, custom_tb = _SNAPSHOT["shell_custom"]
+    for name, lines in saved.shell_lists.items():
+        _getattr(shell, name)[:] = lines
+    shell.custom_exceptions, custom_tb = saved.shell_custom
     if custom_tb is not None:
         shell.CustomTB = custom_tb
-    for name in [n for n, v in vars(shell).items() if _is_routine(v) and _SNAPSHOT["shell_overrides"].get(n) is not v]:
+    for name in [n for n, v in _vars(shell).items() if _is_routine(v) and saved.shell_overrides.get(n) is not v]:
         del shell.__dict__[name]
-    for (label, name), value in _SNAPSHOT["attributes"].items():
+    for (label, name), value in saved.attributes.items():
         if label.startswith(("IPython.", "ipykernel.", "jupyter_client.")):
-            setattr(_SNAPSHOT["spaces"][label], name, value)
+            setattr(saved.spaces[label], name, value)
     sys.settrace(None)
     sys.setprofile(None)
 
@@ -204,8 +219,8 @@ def verify() -> None:
     """Raise :class:`GradingIntegrityError` if anything recorded by :func:`seal` has changed."""
     if not _SNAPSHOT:
         raise GradingIntegrityError("the grading kernel was not sealed before the notebook ran")
-    changes = _changes()
+    changes = _changes(_SNAPSHOT[0])
     if changes:
-        _repair_error_reporting()
+        _repair_error_reporting(_SNAPSHOT[0])
         shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
         raise GradingIntegrityError(f"the notebook changed what the tests rely on: {shown}")

@@ -6,7 +6,8 @@ inherited by every process the kernel starts and cannot be lifted by an unprivil
 afterwards. Files are hidden with Linux's Landlock (kernel 5.13 and newer, usable without
 privileges): the kernel keeps read and write access to everything outside the course directory,
 and inside it only to the paths it is given (the student's own folder, the installed library).
-Where Landlock is missing, :func:`landlock_abi` returns 0 and the autograde summary says so.
+Where Landlock is missing (or the system is not Linux), :func:`landlock_abi` returns 0 and the
+autograde summary says so.
 
 Example (in a child process, since the limits are for good):
     >>> import subprocess, sys
@@ -20,20 +21,43 @@ Example (in a child process, since the limits are for good):
 from __future__ import annotations
 
 import ctypes
+import enum
 import os
 import resource
+import sys
 from pathlib import Path
 
-__all__ = ["limit_memory", "landlock_abi", "hide_directory"]
+__all__ = ["limit_memory", "landlock_abi", "hide_directory", "Access"]
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # the same on x86-64 and arm64
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
-# Access rights of Landlock ABI 1 (execute ... make_sym), and truncate from ABI 3.
-_FILE_RIGHTS = 0b111          # execute, write_file, read_file
-_ALL_RIGHTS_V1 = (1 << 13) - 1
-_TRUNCATE = 1 << 14
+
+
+class Access(enum.IntFlag):
+    """Landlock's filesystem access rights (``LANDLOCK_ACCESS_FS_*`` in ``linux/landlock.h``)."""
+
+    EXECUTE = 1 << 0
+    WRITE_FILE = 1 << 1
+    READ_FILE = 1 << 2
+    READ_DIR = 1 << 3
+    REMOVE_DIR = 1 << 4
+    REMOVE_FILE = 1 << 5
+    MAKE_CHAR = 1 << 6
+    MAKE_DIR = 1 << 7
+    MAKE_REG = 1 << 8
+    MAKE_SOCK = 1 << 9
+    MAKE_FIFO = 1 << 10
+    MAKE_BLOCK = 1 << 11
+    MAKE_SYM = 1 << 12
+    REFER = 1 << 13  # ABI 2
+    TRUNCATE = 1 << 14  # ABI 3
+
+
+_ALL_RIGHTS_V1 = Access((1 << 13) - 1)  # EXECUTE ... MAKE_SYM
+_FILE_RIGHTS = Access.EXECUTE | Access.WRITE_FILE | Access.READ_FILE | Access.TRUNCATE  # what a file can be granted
+_READ_ONLY = Access.EXECUTE | Access.READ_FILE | Access.READ_DIR
 
 
 def limit_memory(max_bytes: int) -> None:
@@ -59,6 +83,8 @@ def landlock_abi() -> int:
         >>> landlock_abi() >= 0
         True
     """
+    if sys.platform != "linux":
+        return 0
     try:
         version = _libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION)
     except (OSError, AttributeError):
@@ -89,14 +115,13 @@ def hide_directory(hidden: Path | str, readable: list[Path | str], writable: lis
     abi = landlock_abi()
     if abi < 1:
         raise OSError("Landlock is not available in this Linux kernel")
-    handled = _ALL_RIGHTS_V1 | (_TRUNCATE if abi >= 3 else 0)
-    read_only = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read_file, read_dir
+    handled = _ALL_RIGHTS_V1 | (Access.TRUNCATE if abi >= 3 else Access(0))
     hidden = Path(hidden).resolve()
     rules = [(path, handled) for path in _outside(hidden)]
-    rules += [(Path(path).resolve(), read_only) for path in readable]
+    rules += [(Path(path).resolve(), _READ_ONLY) for path in readable]
     rules += [(Path(path).resolve(), handled) for path in writable]
     libc = _libc()
-    attr = ctypes.c_uint64(handled)
+    attr = ctypes.c_uint64(int(handled))
     ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8), 0)
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
@@ -108,8 +133,8 @@ def hide_directory(hidden: Path | str, readable: list[Path | str], writable: lis
                 continue  # vanished, or a dangling link: nothing to allow
             try:
                 if not os.path.isdir(path):
-                    rights &= _FILE_RIGHTS | (_TRUNCATE if abi >= 3 else 0)
-                rule = _PathBeneath(rights & handled, fd)
+                    rights &= _FILE_RIGHTS
+                rule = _PathBeneath(int(rights & handled), fd)
                 if libc.syscall(_SYS_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) < 0:
                     raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
             finally:
