@@ -22,7 +22,8 @@ import torch
 import torch.distributed as dist
 
 import dlparallel as dp
-from dlparallel.parallel import init_process_group_from_env, train_ddp
+from dlparallel.ddp import train_ddp
+from dlparallel.distributed import init_process_group_from_env
 
 
 def main() -> None:

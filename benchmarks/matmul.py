@@ -20,7 +20,7 @@ import time
 import torch
 
 import dlparallel as dp
-from dlparallel.roofline import MATMUL_DTYPES
+from dlparallel.peaks import MATMUL_DTYPES
 
 
 def raw_torch_tflops(device: torch.device, dtype: str, size: int, seconds: float) -> float:

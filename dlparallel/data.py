@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .devices import pick_device
+from .validation import positive_int
 
 __all__ = ["LabelledData", "TrainTest", "load_digits", "synthetic_images", "DeviceLoader"]
 
@@ -149,8 +150,7 @@ class DeviceLoader:
                  drop_last: bool = False, seed: int = 0) -> None:
         if not isinstance(data, LabelledData):
             raise TypeError(f"data must be a LabelledData, got {type(data).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_int(batch_size, "batch_size")
         if len(data) == 0:
             raise ValueError("data is empty: there is nothing to load")
         if drop_last and batch_size > len(data):

@@ -16,7 +16,7 @@ with ``--json``, writes them to a file.
 
 Example (a process group of one rank, formed in this process):
     >>> from unittest import mock
-    >>> from dlparallel.parallel import free_port
+    >>> from dlparallel.distributed import free_port
     >>> env = dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     >>> with mock.patch.dict(os.environ, env):
     ...     rank, world_size, device = join_group("gloo")
@@ -45,7 +45,7 @@ from torch.utils.data.distributed import DistributedSampler
 from .data import load_digits
 from .devices import describe_hardware, synchronize
 from .models import mlp
-from .parallel import import_dynamo_first
+from .distributed import import_dynamo_first
 
 __all__ = ["join_group", "train_digits", "average_gradients", "time_allreduce", "measure_overlap", "main"]
 

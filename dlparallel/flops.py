@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .validation import non_negative_int
+
 __all__ = ["matmul_flops", "count_flops", "training_step_flops", "achieved_flops_per_second"]
 
 
@@ -29,8 +31,7 @@ def matmul_flops(m: int, n: int, k: int) -> int:
         2.147483648
     """
     for name, value in (("m", m), ("n", n), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        non_negative_int(value, name)
     return 2 * m * n * k
 
 

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import LabelledData
-from .parallel import _process_device
+from .distributed import rank_device
+from .validation import positive_int
 
 __all__ = ["FSDPRun", "train_fsdp"]
 
@@ -90,8 +91,8 @@ def train_fsdp(model_fn: Callable[[], nn.Module], data: LabelledData, steps: int
                lr: float = 1e-2, seed: int = 0) -> FSDPRun:
     """Train ``model_fn()`` with Adam for ``steps`` steps of ``batch_size`` examples, sharded by FSDP2.
 
-    Call it on every rank (through :func:`dlparallel.parallel.spawn_local`, or under torchrun
-    after :func:`dlparallel.parallel.init_process_group_from_env`). Every linear or convolutional
+    Call it on every rank (through :func:`dlparallel.distributed.spawn_local`, or under torchrun
+    after :func:`dlparallel.distributed.init_process_group_from_env`). Every linear or convolutional
     layer becomes its own FSDP unit (``fully_shard``), then the whole model; each rank takes an
     equal slice of every batch, which runs through ``data`` in order, wrapping around. Outside
     a process group, the same model trains in one process on the same whole batches, which is
@@ -107,14 +108,13 @@ def train_fsdp(model_fn: Callable[[], nn.Module], data: LabelledData, steps: int
         raise TypeError(f"model_fn must be a function that builds the model, got {type(model_fn).__name__}")
     if not isinstance(data, LabelledData):
         raise TypeError(f"data must be a LabelledData (see dlparallel.data), got {type(data).__name__}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    positive_int(steps, "steps")
     grouped = dist.is_initialized()
     rank, world_size = (dist.get_rank(), dist.get_world_size()) if grouped else (0, 1)
     if batch_size < world_size or batch_size % world_size or batch_size > len(data):
         raise ValueError(f"batch_size must be a multiple of the {world_size} rank(s) and at most the "
                          f"{len(data)} examples, got {batch_size}")
-    device = _process_device() if grouped else torch.device("cpu")
+    device = rank_device()
     torch.manual_seed(seed)
     model = model_fn().to(device)
     total = sum(p.numel() for p in model.parameters())

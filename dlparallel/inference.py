@@ -24,8 +24,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import cuda_graphs
 from .devices import pick_device
 from .timing import latency_samples, percentiles, time_callable
+from .validation import is_positive_int
 
 __all__ = ["Predictor", "LatencyReport", "measure_latency", "BatchThroughput",
            "throughput_vs_batch_size"]
@@ -62,15 +64,12 @@ class Predictor:
 
     def _capture(self, example: torch.Tensor, warmup: int) -> None:
         self._static_input = example.clone()
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side), torch.no_grad():
-            for _ in range(warmup):
-                self.model(self._static_input)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph), torch.no_grad():
-            self._static_output = self.model(self._static_input)
+
+        def forward(capturing: bool) -> torch.Tensor:
+            with torch.no_grad():
+                return self.model(self._static_input)
+
+        self._graph, self._static_output = cuda_graphs.capture(forward, self.device, warmup)
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
@@ -147,7 +146,7 @@ def throughput_vs_batch_size(model: nn.Module, example_shape: Sequence[int], bat
         >>> [r.batch_size for r in rows]
         [1, 16]
     """
-    if not batch_sizes or any(b <= 0 for b in batch_sizes):
+    if not batch_sizes or not all(map(is_positive_int, batch_sizes)):
         raise ValueError(f"batch_sizes must be positive integers, got {list(batch_sizes)}")
     device = pick_device(device)
     model = model.to(device).eval()

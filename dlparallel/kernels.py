@@ -32,6 +32,8 @@ from typing import Literal, NamedTuple
 
 import torch
 
+from .validation import is_positive_int, non_negative_int
+
 __all__ = ["KernelBackendError", "LaunchConfig", "kernel_backend", "kernel_device", "get_kernel",
            "launch_config", "launch_vector_add", "launch_matmul", "global_reads"]
 
@@ -205,7 +207,7 @@ class LaunchConfig(NamedTuple):
 
 def _as_dims(value: int | Sequence[int], name: str) -> tuple[int, ...]:
     dims = tuple(value) if isinstance(value, Sequence) else (value,)
-    if not 1 <= len(dims) <= 3 or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dims):
+    if not 1 <= len(dims) <= 3 or not all(map(is_positive_int, dims)):
         raise ValueError(f"{name} must be a positive integer or 1 to 3 of them, got {value!r}")
     return dims
 
@@ -234,7 +236,7 @@ def launch_config(shape: int | Sequence[int], threads: int | Sequence[int]) -> L
 
 
 def _check_tile(tile: int) -> int:
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile <= 0 or tile * tile > MAX_THREADS_PER_BLOCK:
+    if not is_positive_int(tile) or tile * tile > MAX_THREADS_PER_BLOCK:
         raise ValueError(f"tile must be an integer from 1 to 32 (a tile x tile block has at most "
                          f"{MAX_THREADS_PER_BLOCK} threads), got {tile!r}")
     return tile
@@ -345,8 +347,7 @@ def global_reads(m: int, n: int, k: int, kernel: Literal["naive", "tiled"] = "ti
         531
     """
     for name, value in (("m", m), ("n", n), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        non_negative_int(value, name)
     if kernel == "naive":
         return 2 * m * n * k
     if kernel == "tiled":

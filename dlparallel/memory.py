@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from .validation import positive_int, positive_number
+
 __all__ = ["ParameterBytes", "OPTIMIZERS", "PRECISIONS", "bytes_per_parameter", "zero_bytes_per_rank",
            "max_parameters", "saved_activation_bytes"]
 
@@ -85,9 +87,8 @@ def zero_bytes_per_rank(parameters: int, ranks: int, stage: int, optimizer: str 
         >>> [zero_bytes_per_rank(8_000, 8, stage) for stage in range(4)]
         [128000, 44000, 30000, 16000]
     """
-    for name, value in (("parameters", parameters), ("ranks", ranks)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    positive_int(parameters, "parameters")
+    positive_int(ranks, "ranks")
     if stage not in (0, 1, 2, 3):
         raise ValueError(f"stage must be 0 (no sharding), 1, 2 or 3, got {stage!r}")
     if parameters % ranks:
@@ -105,8 +106,7 @@ def max_parameters(device_bytes: float, optimizer: str = "adam", precision: str 
         >>> max_parameters(80e9, "sgd", "fp32") / 1e9
         10.0
     """
-    if not device_bytes > 0:
-        raise ValueError(f"device_bytes must be positive, got {device_bytes!r}")
+    positive_number(device_bytes, "device_bytes")
     return int(device_bytes // bytes_per_parameter(optimizer, precision).total)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from .validation import is_positive_int
+
 __all__ = ["mlp", "lenet5", "small_cnn"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -43,7 +45,7 @@ def mlp(widths: Sequence[int], activation: str = "relu") -> nn.Sequential:
         )
     """
     widths = list(widths)
-    if len(widths) < 2 or any(isinstance(w, bool) or not isinstance(w, int) or w <= 0 for w in widths):
+    if len(widths) < 2 or not all(map(is_positive_int, widths)):
         raise ValueError(f"widths must be at least two positive integers (inputs, ..., outputs), got {widths}")
     act = _activation(activation)
     layers: list[nn.Module] = [nn.Flatten()]

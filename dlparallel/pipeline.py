@@ -31,7 +31,8 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from .devices import synchronize
-from .parallel import _process_device
+from .distributed import rank_device
+from .validation import positive_int
 
 __all__ = ["Task", "PipelineRun", "bubble_fraction", "gpipe_schedule", "plot_schedule", "split_stages",
            "uniform_blocks", "run_gpipe", "gpipe_sweep"]
@@ -48,11 +49,6 @@ class Task:
     end: float
 
 
-def _check_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def bubble_fraction(stages: int, micro_batches: int) -> float:
     """Fraction of a GPipe step that each of ``stages`` equal stages spends idle: ``(p - 1) / (m + p - 1)``.
 
@@ -60,8 +56,8 @@ def bubble_fraction(stages: int, micro_batches: int) -> float:
         >>> bubble_fraction(2, 1), bubble_fraction(2, 8)
         (0.5, 0.1111111111111111)
     """
-    _check_count("stages", stages)
-    _check_count("micro_batches", micro_batches)
+    positive_int(stages, "stages")
+    positive_int(micro_batches, "micro_batches")
     return (stages - 1) / (micro_batches + stages - 1)
 
 
@@ -81,8 +77,8 @@ def gpipe_schedule(stages: int, micro_batches: int, forward_time: float = 1.0,
         >>> sum(t.end - t.start for t in tasks if t.stage == 0) / 18
         0.6666666666666666
     """
-    _check_count("stages", stages)
-    _check_count("micro_batches", micro_batches)
+    positive_int(stages, "stages")
+    positive_int(micro_batches, "micro_batches")
     if not (forward_time > 0 and backward_time > 0):
         raise ValueError(f"forward_time and backward_time must be positive, got {forward_time}, {backward_time}")
     forward_end = (micro_batches + stages - 1) * forward_time
@@ -136,7 +132,7 @@ def split_stages(model: nn.Sequential, stages: int) -> list[nn.Sequential]:
           (3): ReLU()
         )
     """
-    _check_count("stages", stages)
+    positive_int(stages, "stages")
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential, got {type(model).__name__}")
     if len(model) % stages:
@@ -153,8 +149,8 @@ def uniform_blocks(width: int, blocks: int) -> nn.Sequential:
         >>> len(split_stages(uniform_blocks(16, 8), 4)[0])
         2
     """
-    _check_count("width", width)
-    _check_count("blocks", blocks)
+    positive_int(width, "width")
+    positive_int(blocks, "blocks")
     return nn.Sequential(*[nn.Sequential(nn.Linear(width, width), nn.Tanh()) for _ in range(blocks)])
 
 
@@ -180,16 +176,12 @@ class PipelineRun:
         return 1.0 - self.busy_s / self.wall_s
 
 
-def _device() -> torch.device:
-    return _process_device() if dist.is_initialized() else torch.device("cpu")
-
-
 def run_gpipe(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, targets: torch.Tensor,
               micro_batches: int, seed: int = 0) -> PipelineRun:
     """One GPipe training step (forward, backward, no optimizer step) of ``model_fn()`` on this rank's stage.
 
     Call it on every rank of a process group (for example through
-    :func:`dlparallel.parallel.spawn_local`); rank ``r`` builds the whole model with ``seed``
+    :func:`dlparallel.distributed.spawn_local`); rank ``r`` builds the whole model with ``seed``
     and keeps stage ``r`` of :func:`split_stages`. The batch is cut into ``micro_batches`` equal
     micro-batches, which flow forward from rank to rank, then backward in reverse order; the
     last stage's loss is the mean squared error against ``targets`` over the whole batch, so the
@@ -202,13 +194,13 @@ def run_gpipe(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, targe
         >>> run.stages, len(run.tasks), [g.shape for g in run.gradients]
         (1, 6, [torch.Size([4, 4]), torch.Size([4])])
     """
-    _check_count("micro_batches", micro_batches)
+    positive_int(micro_batches, "micro_batches")
     if len(inputs) != len(targets) or len(inputs) % micro_batches:
         raise ValueError(f"inputs and targets must have the same length, divisible by micro_batches={micro_batches}; "
                          f"got {len(inputs)} and {len(targets)}")
     grouped = dist.is_initialized()
     rank, stages = (dist.get_rank(), dist.get_world_size()) if grouped else (0, 1)
-    device = _device()
+    device = rank_device()
     torch.manual_seed(seed)
     stage = split_stages(model_fn(), stages)[rank].to(device)
     first, last = rank == 0, rank == stages - 1
@@ -280,11 +272,11 @@ def gpipe_sweep(model_fn: Callable[[], nn.Sequential], inputs: torch.Tensor, tar
         >>> [run.micro_batches for run in runs]
         [1, 2]
     """
-    _check_count("repeats", repeats)
+    positive_int(repeats, "repeats")
     fastest = []
     for m in micro_batches:
         runs = [run_gpipe(model_fn, inputs, targets, m) for _ in range(repeats)]
-        walls = torch.tensor([r.wall_s for r in runs], device=_device())
+        walls = torch.tensor([r.wall_s for r in runs], device=rank_device())
         if dist.is_initialized():
             dist.all_reduce(walls, op=dist.ReduceOp.MAX)
         fastest.append(runs[int(walls.argmin())])

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from .memory import bytes_per_parameter
 from .pipeline import bubble_fraction
+from .validation import positive_int
 
 __all__ = ["Transformer", "Plan", "plan", "choose"]
 
@@ -55,9 +56,7 @@ class Transformer:
 
     def __post_init__(self) -> None:
         for name in ("layers", "hidden", "seq_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(getattr(self, name), name)
 
     @property
     def parameters(self) -> int:
@@ -108,8 +107,7 @@ def plan(model: Transformer, batch: int, devices: int, device_bytes: float, link
     if not isinstance(model, Transformer):
         raise TypeError(f"model must be a Transformer, got {type(model).__name__}")
     for name, value in (("batch", batch), ("devices", devices), ("micro_batches", micro_batches)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(value, name)
     if not (device_bytes > 0 and link_bytes_per_s > 0 and device_flops_per_s > 0):
         raise ValueError("device_bytes, link_bytes_per_s and device_flops_per_s must be positive, got "
                          f"{device_bytes}, {link_bytes_per_s}, {device_flops_per_s}")

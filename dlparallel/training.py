@@ -23,16 +23,18 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from . import cuda_graphs
 from .data import DeviceLoader, LabelledData
 from .devices import pick_device, synchronize
+from .validation import positive_int, positive_number
 
-__all__ = ["EpochRecord", "History", "Evaluation", "TrainingDivergedError", "fit", "evaluate"]
+__all__ = ["EpochRecord", "History", "Evaluation", "TrainingDivergedError", "Trainer", "fit", "evaluate"]
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -171,21 +173,39 @@ def _model_device(model: nn.Module) -> torch.device:
         raise ValueError("the model has no parameters, so there is nothing to train") from None
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
+class Trainer:
+    """Trains a model one epoch at a time, one step per batch, eager or replayed from a CUDA graph.
 
+    Each step adds the batch's loss and correct answers to sums kept on the device; :meth:`epoch`
+    reads them once, at its end (on a GPU the host then waits for the device once per epoch, not
+    once per batch), appends an :class:`EpochRecord` to :attr:`history` and stops with
+    :class:`TrainingDivergedError` once the loss is not finite. Under data parallelism
+    ``all_reduce`` (``torch.distributed.all_reduce``) first sums the epoch's totals over the ranks,
+    so that every rank records the figures of all. :func:`fit` and
+    :func:`~dlparallel.ddp.train_ddp` drive one.
 
-class _Trainer:
-    """One training step, eager or replayed from a CUDA graph, with on-device metric sums."""
+    Example:
+        >>> from dlparallel import DeviceLoader, mlp, synthetic_images
+        >>> model = mlp([8, 3])
+        >>> trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1))
+        >>> data = synthetic_images(64, (8,), num_classes=3, device="cpu")
+        >>> for _ in range(2):
+        ...     record = trainer.epoch(DeviceLoader(data, batch_size=16), test=data)
+        >>> record.epoch, len(trainer.history.records), 0 <= record.test_accuracy <= 1
+        (2, 2, True)
+    """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFunction,
-                 device: torch.device, bf16: bool) -> None:
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
-        self.device, self.bf16 = device, bf16
-        self.loss_sum = torch.zeros((), device=device)
-        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFunction | None = None,
+                 *, device: torch.device | str | None = None, bf16: bool = False,
+                 all_reduce: Callable[[torch.Tensor], object] | None = None, label: str | None = None) -> None:
+        self.model, self.optimizer = model, optimizer
+        self.loss_fn = loss_fn or nn.functional.cross_entropy
+        self.device = pick_device(device) if device is not None else _model_device(model)
+        self.bf16, self.all_reduce = bf16, all_reduce
+        #: The records of the epochs so far; ``label`` names its device (default: ``device``).
+        self.history = History(device=label or str(self.device))
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device, dtype=torch.int64)
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, in_graph: bool = False) -> None:
@@ -198,11 +218,8 @@ class _Trainer:
         self.loss_sum += loss.detach().float() * y.shape[0]
         self.correct += (out.detach().argmax(dim=1) == y).sum()
 
-    def start_epoch(self) -> None:
-        self.loss_sum.zero_()
-        self.correct.zero_()
-
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One optimizer step on the batch ``(x, y)``: the captured graph's replay, once there is one."""
         if self.graph is None:
             self._step(x, y)
         else:
@@ -213,23 +230,17 @@ class _Trainer:
     def capture(self, x: torch.Tensor, y: torch.Tensor, warmup_steps: int = 3) -> None:
         """Record one training step on batches shaped like ``x`` and ``y`` into a CUDA graph.
 
-        The warm-up steps that capture needs (on a side stream, as PyTorch requires) change the
-        weights and the optimizer state, so both are put back afterwards: capture does not train.
+        Every later batch must have that shape. The warm-up steps that capture needs
+        (:func:`~dlparallel.cuda_graphs.capture`) change the weights and the optimizer state, so
+        both are put back afterwards: capture does not train.
         """
         saved_model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         saved_optim = {id(p): {k: v.clone() for k, v in s.items() if torch.is_tensor(v)}
                        for p, s in self.optimizer.state.items()}
         self.static_x, self.static_y = x.clone(), y.clone()
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(warmup_steps):
-                self._step(self.static_x, self.static_y)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(self.graph):
-            self._step(self.static_x, self.static_y, in_graph=True)
+        self.graph, _ = cuda_graphs.capture(
+            lambda capturing: self._step(self.static_x, self.static_y, in_graph=capturing), self.device,
+            warmup_steps, before_capture=lambda: self.optimizer.zero_grad(set_to_none=True))
         with torch.no_grad():
             for k, v in self.model.state_dict().items():
                 v.copy_(saved_model[k])
@@ -237,7 +248,46 @@ class _Trainer:
                 for k, v in s.items():
                     if torch.is_tensor(v):
                         v.copy_(saved_optim.get(id(p), {}).get(k, torch.zeros_like(v)))
-        self.start_epoch()
+
+    def epoch(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+              test: LabelledData | None = None) -> EpochRecord:
+        """Take one step per batch of ``batches``, then score the model on ``test`` if given; record the epoch."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        seen = 0
+        for x, y in batches:
+            self.step(x, y)
+            seen += len(y)  # a shape, known on the host: no wait for the device
+        if seen == 0:
+            raise ValueError("the epoch had no batches: there is nothing to train on")
+        loss_sum, correct, seen = self._totals(seen)  # the epoch's one host synchronisation
+        seconds = time.perf_counter() - start
+        number, loss = len(self.history.records) + 1, loss_sum / seen
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the training loss became {loss} in epoch {number}: the model diverged. "
+                f"Lower the learning rate (it was {self.optimizer.param_groups[0]['lr']}) or check "
+                "the inputs for NaN or infinite values.", self.history)
+        scored = (evaluate(self.model, test, device=self.device, loss_fn=self.loss_fn, bf16=self.bf16)
+                  if test else None)
+        record = EpochRecord(epoch=number, loss=loss, accuracy=correct / seen, seconds=seconds,
+                             examples_per_second=seen / seconds,
+                             test_loss=scored.loss if scored else None,
+                             test_accuracy=scored.accuracy if scored else None)
+        self.history.records.append(record)
+        return record
+
+    def _totals(self, seen: int) -> tuple[float, float, int]:
+        """The epoch's loss sum, correct answers and examples, over all ranks where there is ``all_reduce``."""
+        if self.all_reduce is None:
+            return self.loss_sum.item(), self.correct.item(), seen
+        totals = torch.stack([self.loss_sum, self.correct.to(self.loss_sum.dtype),
+                              torch.full((), seen, dtype=self.loss_sum.dtype, device=self.device)])
+        self.all_reduce(totals)
+        loss_sum, correct, seen_everywhere = totals.tolist()
+        return loss_sum, correct, round(seen_everywhere)
 
 
 def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
@@ -248,8 +298,8 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
     """Train ``model`` on ``train`` for ``epochs`` epochs and return the per-epoch history.
 
     The data is moved to the device once; batches are slices of it (:class:`DeviceLoader`);
-    loss and accuracy are summed on the device and read once per epoch, which is also when a
-    NaN or infinite loss stops training with :class:`TrainingDivergedError`.
+    a :class:`Trainer` sums loss and accuracy on the device and reads them once per epoch, which
+    is also when a NaN or infinite loss stops training with :class:`TrainingDivergedError`.
 
     Args:
         model: the network; it is moved to ``device`` and trained in place.
@@ -278,65 +328,54 @@ def fit(model: nn.Module, train: LabelledData, epochs: int, *, lr: float = 0.1,
         >>> len(h.records)
         2
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    positive_int(epochs, "epochs")
+    positive_number(lr, "lr", finite=True)
     if not isinstance(train, LabelledData):
         raise TypeError(f"train must be a LabelledData (see dlparallel.data), got {type(train).__name__}")
     device = pick_device(device)
     if cuda_graph and device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device, but training runs on {device}; "
                          "pass cuda_graph=(device.type == 'cuda') to use it only where it exists")
-    model.to(device)
-    model.train()
-    train = train.to(device)
-    if channels_last is None:
-        channels_last = device.type == "cpu" and train.inputs.ndim == 4
-    if channels_last and train.inputs.ndim != 4:
-        raise ValueError("channels_last=True needs 4-D image inputs (N, C, H, W), got shape "
-                         f"{tuple(train.inputs.shape)}")
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-        train = LabelledData(train.inputs.contiguous(memory_format=torch.channels_last), train.labels)
+    model.to(device).train()
+    train = _layout(model, train.to(device), channels_last)
     test = test.to(device) if test is not None else None
-    loss_fn = loss_fn or nn.functional.cross_entropy
-    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
     loader = DeviceLoader(train, batch_size, shuffle=True, drop_last=cuda_graph, seed=seed)
-    trainer = _Trainer(model, optimizer, loss_fn, device, bf16)
+    trainer = Trainer(model, optimizer or torch.optim.SGD(model.parameters(), lr=lr), loss_fn,
+                      device=device, bf16=bf16)
     if cuda_graph:
         trainer.capture(train.inputs[:batch_size], train.labels[:batch_size])
+    with _progress_bar(progress, total=epochs * len(loader)) as bar:
+        for _ in range(epochs):
+            record = trainer.epoch(_ticking(loader, bar), test)
+            bar.set_postfix(loss=f"{record.loss:.4f}", acc=f"{record.accuracy:.3f}")
+    return trainer.history
 
-    history = History(device=str(device))
-    show = _progress_enabled(progress)
+
+def _layout(model: nn.Module, train: LabelledData, channels_last: bool | None) -> LabelledData:
+    """``train`` (and ``model``) in the channels-last layout where asked; ``None``: 4-D images on a CPU."""
+    if channels_last is None:
+        channels_last = train.device.type == "cpu" and train.inputs.ndim == 4
+    if not channels_last:
+        return train
+    if train.inputs.ndim != 4:
+        raise ValueError("channels_last=True needs 4-D image inputs (N, C, H, W), got shape "
+                         f"{tuple(train.inputs.shape)}")
+    model.to(memory_format=torch.channels_last)
+    return LabelledData(train.inputs.contiguous(memory_format=torch.channels_last), train.labels)
+
+
+def _progress_bar(progress: bool | None, total: int):
+    """A tqdm bar over ``total`` batches; ``progress=None`` shows it only on a terminal or in Jupyter."""
+    show = progress if progress is not None else sys.stderr.isatty() or "ipykernel" in sys.modules
     if show:  # a widget in Jupyter, text on a terminal
         from tqdm.auto import tqdm
     else:  # tqdm.auto would warn on stderr in a kernel without ipywidgets, even when disabled
         from tqdm import tqdm
+    return tqdm(total=total, disable=not show, unit="batch", desc="training")
 
-    with tqdm(total=epochs * len(loader), disable=not show, unit="batch", desc="training") as bar:
-        for epoch in range(1, epochs + 1):
-            synchronize(device)
-            start = time.perf_counter()
-            trainer.start_epoch()
-            for x, y in loader:
-                trainer.step(x, y)
-                bar.update()
-            seen = len(loader) * batch_size if cuda_graph else len(train)
-            loss = trainer.loss_sum.item() / seen  # the epoch's one host synchronisation
-            accuracy = trainer.correct.item() / seen
-            seconds = time.perf_counter() - start
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"the training loss became {loss} in epoch {epoch}: the model diverged. "
-                    f"Lower the learning rate (it was {optimizer.param_groups[0]['lr']}) or check "
-                    "the inputs for NaN or infinite values.", history)
-            scored = evaluate(model, test, device=device, loss_fn=loss_fn, bf16=bf16) if test else None
-            history.records.append(EpochRecord(
-                epoch=epoch, loss=loss, accuracy=accuracy, seconds=seconds,
-                examples_per_second=seen / seconds,
-                test_loss=scored.loss if scored else None,
-                test_accuracy=scored.accuracy if scored else None))
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
-    return history
 
+def _ticking(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], bar) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``batches``, moving ``bar`` on by one after each has been trained on."""
+    for batch in batches:
+        yield batch
+        bar.update()

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from dlparallel import ddp_script
-from dlparallel.parallel import free_port, spawn_local
+from dlparallel.distributed import free_port, spawn_local
 
 
 def _world_of_one() -> dict:

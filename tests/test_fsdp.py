@@ -7,7 +7,7 @@ import pytest
 
 import dlparallel as dp
 from dlparallel.fsdp import train_fsdp
-from dlparallel.parallel import spawn_local
+from dlparallel.distributed import spawn_local
 
 MODEL = functools.partial(dp.mlp, [64, 32, 10])
 

@@ -1,4 +1,6 @@
-"""Data-parallel training: DDP on two gloo ranks equals one process on the combined batch.
+"""Data parallelism: process groups (dlparallel.distributed), DDP training (dlparallel.ddp), whose
+two gloo ranks equal one process on the combined batch, and the all-reduce cost model
+(dlparallel.allreduce_cost), all three also reachable as dlparallel.parallel.
 
 Ranks run as local processes (spawn_local, torchrun); every test leaves none of them behind.
 """
@@ -18,8 +20,9 @@ import torch
 import torch.distributed as dist
 
 import dlparallel as dp
-from dlparallel import parallel
-from dlparallel.parallel import spawn_local, train_ddp
+from dlparallel import allreduce_cost, ddp, distributed, parallel
+from dlparallel.ddp import train_ddp
+from dlparallel.distributed import spawn_local
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -36,9 +39,9 @@ def _no_rank_left_behind():
 def one_rank_group(monkeypatch):
     """A process group of this process alone, as torchrun would describe it."""
     for name, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-                            MASTER_PORT=str(parallel.free_port())).items():
+                            MASTER_PORT=str(distributed.free_port())).items():
         monkeypatch.setenv(name, value)
-    yield parallel.init_process_group_from_env("gloo", timeout=datetime.timedelta(seconds=60))
+    yield distributed.init_process_group_from_env("gloo", timeout=datetime.timedelta(seconds=60))
     dist.destroy_process_group()
 
 
@@ -103,11 +106,11 @@ def test_train_ddp_needs_a_process_group():
 
 def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
     data = dp.LabelledData(torch.arange(10.0).unsqueeze(1), torch.arange(10))
-    shards = [parallel._shard(data, rank, 3, seed=5) for rank in range(3)]
+    shards = [ddp._shard(data, rank, 3, seed=5) for rank in range(3)]
     labels = torch.cat([s.labels for s in shards])
     assert [len(s) for s in shards] == [3, 3, 3] and len(set(labels.tolist())) == 9
     assert torch.equal(shards[0].inputs.squeeze(1).long(), shards[0].labels)
-    assert not torch.equal(parallel._shard(data, 0, 3, seed=6).labels, shards[0].labels)
+    assert not torch.equal(ddp._shard(data, 0, 3, seed=6).labels, shards[0].labels)
 
 
 def test_a_failing_rank_raises_here_and_stops_the_others():
@@ -142,15 +145,15 @@ def test_spawn_local_rejects_bad_arguments(args, kwargs, error, message):
 
 
 def test_missing_torchrun_variables_are_named(monkeypatch):
-    for name in parallel.ENV_VARIABLES:
+    for name in distributed.ENV_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(RuntimeError, match="WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT not set.*torchrun"):
-        parallel.init_process_group_from_env()
+        distributed.init_process_group_from_env()
 
 
 @pytest.mark.parametrize("env, backend, message", [
-    ({"WORLD_SIZE": "0"}, "gloo", "WORLD_SIZE must be at least 1"),
+    ({"WORLD_SIZE": "0"}, "gloo", "WORLD_SIZE must be a positive integer, got 0"),
     ({"RANK": "2"}, "gloo", r"RANK must lie in 0..WORLD_SIZE-1 = 0..1, got 2"),
     ({"RANK": "first"}, "gloo", "RANK must be an integer"),
     ({}, "mpi", "backend must be"),
@@ -160,7 +163,7 @@ def test_bad_torchrun_variables_are_clear_errors(monkeypatch, env, backend, mess
     for name, value in (base | env).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=message):
-        parallel.init_process_group_from_env(backend)
+        distributed.init_process_group_from_env(backend)
 
 
 def test_nccl_needs_a_gpu_per_local_rank(monkeypatch):
@@ -168,7 +171,7 @@ def test_nccl_needs_a_gpu_per_local_rank(monkeypatch):
                             LOCAL_RANK=str(torch.cuda.device_count())).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match="LOCAL_RANK is .* NCCL needs one GPU per process"):
-        parallel.init_process_group_from_env("nccl")
+        distributed.init_process_group_from_env("nccl")
 
 
 def test_torchrun_runs_the_ddp_benchmark_on_two_ranks(tmp_path):
@@ -192,31 +195,38 @@ def test_torchrun_runs_the_ddp_benchmark_on_two_ranks(tmp_path):
 
 
 def test_ring_allreduce_sends_twice_the_buffer_in_the_limit():
-    assert parallel.ring_allreduce_bytes(1000, 1) == 0
-    assert parallel.ring_allreduce_bytes(1000, 2) == 1000
-    assert parallel.ring_allreduce_bytes(1000, 8) == pytest.approx(1750)
-    assert parallel.ring_allreduce_bytes(1000, 10_000) == pytest.approx(2000, rel=1e-3)
+    assert allreduce_cost.ring_allreduce_bytes(1000, 1) == 0
+    assert allreduce_cost.ring_allreduce_bytes(1000, 2) == 1000
+    assert allreduce_cost.ring_allreduce_bytes(1000, 8) == pytest.approx(1750)
+    assert allreduce_cost.ring_allreduce_bytes(1000, 10_000) == pytest.approx(2000, rel=1e-3)
 
 
 def test_step_time_and_efficiency_follow_the_alpha_beta_model():
-    step = parallel.data_parallel_step_time(0.1, 1e8, 4, 1e10, latency_s=1e-5)
+    step = allreduce_cost.data_parallel_step_time(0.1, 1e8, 4, 1e10, latency_s=1e-5)
     assert step == pytest.approx(0.1 + 6 * 1e-5 + 1.5e8 / 1e10)
-    assert parallel.data_parallel_step_time(0.1, 1e8, 1, 1e10, 1e-5) == 0.1
-    assert parallel.scaling_efficiency(0.1, 1e8, 1, 1e10) == 1.0
-    assert parallel.scaling_efficiency(0.1, 1e8, 4, 1e10, 1e-5) == pytest.approx(0.1 / step)
-    efficiencies = [parallel.scaling_efficiency(0.05, 1e8, n, 1e10, 1e-5) for n in (2, 4, 8, 64)]
+    assert allreduce_cost.data_parallel_step_time(0.1, 1e8, 1, 1e10, 1e-5) == 0.1
+    assert allreduce_cost.scaling_efficiency(0.1, 1e8, 1, 1e10) == 1.0
+    assert allreduce_cost.scaling_efficiency(0.1, 1e8, 4, 1e10, 1e-5) == pytest.approx(0.1 / step)
+    efficiencies = [allreduce_cost.scaling_efficiency(0.05, 1e8, n, 1e10, 1e-5) for n in (2, 4, 8, 64)]
     assert efficiencies == sorted(efficiencies, reverse=True) and efficiencies[-1] > 0.5
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: parallel.ring_allreduce_bytes(100, 0), "workers"),
-    (lambda: parallel.ring_allreduce_bytes(-1, 2), "n_bytes"),
-    (lambda: parallel.data_parallel_step_time(-0.1, 100, 2, 1e9), "compute_s"),
-    (lambda: parallel.data_parallel_step_time(0.1, -100, 2, 1e9), "grad_bytes"),
-    (lambda: parallel.data_parallel_step_time(0.1, 100, 2, 0), "bandwidth_bytes_per_s"),
-    (lambda: parallel.data_parallel_step_time(0.1, 100, 2, 1e9, -1e-6), "latency_s"),
-    (lambda: parallel.scaling_efficiency(0.0, 100, 2, 1e9), "compute_s"),
+    (lambda: allreduce_cost.ring_allreduce_bytes(100, 0), "workers"),
+    (lambda: allreduce_cost.ring_allreduce_bytes(-1, 2), "n_bytes"),
+    (lambda: allreduce_cost.data_parallel_step_time(-0.1, 100, 2, 1e9), "compute_s"),
+    (lambda: allreduce_cost.data_parallel_step_time(0.1, -100, 2, 1e9), "grad_bytes"),
+    (lambda: allreduce_cost.data_parallel_step_time(0.1, 100, 2, 0), "bandwidth_bytes_per_s"),
+    (lambda: allreduce_cost.data_parallel_step_time(0.1, 100, 2, 1e9, -1e-6), "latency_s"),
+    (lambda: allreduce_cost.scaling_efficiency(0.0, 100, 2, 1e9), "compute_s"),
 ])
 def test_cost_model_rejects_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_parallel_gathers_the_names_that_lessons_and_scripts_use():
+    for module in (distributed, ddp, allreduce_cost):
+        for name in module.__all__:
+            assert getattr(parallel, name) is getattr(module, name), name
+    assert sorted(parallel.__all__) == sorted({*distributed.__all__, *ddp.__all__, *allreduce_cost.__all__})

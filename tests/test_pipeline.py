@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlparallel.parallel import spawn_local
+from dlparallel.distributed import spawn_local
 from dlparallel.pipeline import bubble_fraction, gpipe_schedule, plot_schedule, run_gpipe, split_stages
 
 

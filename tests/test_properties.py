@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from dlparallel import kernels
 from dlparallel.data import DeviceLoader, LabelledData
 from dlparallel.grading.checks import check_choice, check_exact, check_number, check_tensor
-from dlparallel.parallel import _shard
+from dlparallel.ddp import _shard
 
 FAST = settings(max_examples=40, deadline=None)
 

@@ -214,3 +214,22 @@ def test_channels_last_needs_images():
     with pytest.raises(ValueError, match="4-D image inputs"):
         dp.fit(dp.mlp([8, 3]), dp.synthetic_images(16, (8,), num_classes=3, device="cpu"), epochs=1,
                channels_last=True, progress=False)
+
+
+def test_trainer_sums_the_epoch_over_ranks_through_all_reduce():
+    """An all_reduce that adds a second, identical rank's totals: the same loss and accuracy,
+    twice the examples; without a batch there is no epoch to record."""
+    data = dp.synthetic_images(48, (8,), num_classes=3, device="cpu")
+    runs = {}
+    for ranks in (1, 2):
+        torch.manual_seed(0)
+        model = dp.mlp([8, 3])
+        trainer = dp.Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), label=f"{ranks} ranks",
+                             all_reduce=(lambda totals: totals.mul_(2)) if ranks == 2 else None)
+        runs[ranks] = trainer.epoch(dp.DeviceLoader(data, 16, shuffle=False)), trainer
+    (one, _), (two, trainer) = runs[1], runs[2]
+    assert two.loss == pytest.approx(one.loss) and two.accuracy == pytest.approx(one.accuracy)
+    assert two.examples_per_second * two.seconds == pytest.approx(2 * len(data))
+    assert trainer.history.device == "2 ranks" and trainer.history.records == [two]
+    with pytest.raises(ValueError, match="no batches"):
+        trainer.epoch([])

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from ..roofline import CpuPeak
+from ..peaks import CpuPeak
 from . import Verdict, check_value
 
 __all__ = ["LAPTOP", "check_laptop_peak", "check_axpy_intensity"]

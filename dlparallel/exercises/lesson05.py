@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from torch.utils.data.distributed import DistributedSampler
 
-from ..parallel import ring_allreduce_bytes
+from ..allreduce_cost import ring_allreduce_bytes
 from . import NOT_ANSWERED, Verdict, check_function, check_value
 
 __all__ = ["RING_BYTES", "RING_WORKERS", "check_ring_bytes", "check_shard"]
