@@ -1,0 +1,31 @@
+"""Grading code is split by where it runs: what runs inside the student's kernel needs neither the
+grading host's packages nor its modules, and the teaching library imports none of them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Imported by the hidden tests and the grading kernel's seal: torch, NumPy and the standard library only.
+KERNEL_SIDE = ["dlparallel.grading.checks", "dlparallel.grading.integrity", "dlparallel.grading.sandbox",
+               "dlparallel.grading.answers"]
+HOST_PACKAGES = {"nbgrader", "nbconvert", "nbclient", "jupyter_client"}
+
+IMPORTED = """
+import importlib, json, pkgutil, sys
+import dlparallel
+teaching = [f"dlparallel.{m.name}" for m in pkgutil.iter_modules(dlparallel.__path__) if m.name != "grading"]
+for name in teaching + [f"dlparallel.exercises.{m.name}" for m in pkgutil.iter_modules(
+        importlib.import_module("dlparallel.exercises").__path__)] + sys.argv[1:]:
+    importlib.import_module(name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_teaching_library_and_the_kernel_side_import_nothing_of_the_grading_host():
+    done = subprocess.run([sys.executable, "-c", IMPORTED, *KERNEL_SIDE], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    modules = json.loads(done.stdout.splitlines()[-1])
+    assert not HOST_PACKAGES & {name.split(".")[0] for name in modules}
+    assert sorted(m for m in modules if m.startswith("dlparallel.grading.")) == sorted(KERNEL_SIDE)
