@@ -1,6 +1,7 @@
 """Grading a class past one machine: ``autograde --shard I/N --result PATH`` in separate course
 directories, then ``merge``, must give the gradebook one run gives, grade by grade; a hostile result
-file merges nothing; a PostgreSQL gradebook (a real server, started here) works as SQLite does.
+file merges nothing. The one run grades into a PostgreSQL gradebook (a real server, started here),
+so that the shards (SQLite) must match it across database engines.
 
 One problem set (the cheapest to execute) and a class of three: solved, untouched, and partly
 wrong and late (a due date and nbgrader's "zero" late penalty, so that the penalty is not 0).
@@ -8,9 +9,11 @@ wrong and late (a due date and nbgrader's "zero" late penalty, so that the penal
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import importlib.util
+import io
 import json
 import os
 import re
@@ -31,7 +34,8 @@ import pytest
 from courses import ENV, course_of
 
 from dlparallel.grading.__main__ import main
-from dlparallel.grading.autograde import SubmissionReport
+from dlparallel.grading.autograde import SubmissionReport, autograde
+from dlparallel.grading.gradebook import course_directory, open_gradebook
 from dlparallel.grading.shards import ResultError, Shard, merge, write_result
 from dlparallel.grading.solutions import with_answers, worked_answers
 
@@ -109,43 +113,122 @@ def _dump(db_url: str) -> dict:
             for s in gradebook.find_assignment(PS).submissions}
 
 
+def _nbgrader_api(root: Path, *options: str):
+    """nbgrader's API (what its formgrader calls) on the course directory ``root``, configured as
+    its command line would be there (nbgrader_config.py, then ``options``)."""
+    from nbgrader.apps import NbGraderAPI
+
+    coursedir = course_directory(root, options)
+    return NbGraderAPI(coursedir=coursedir, config=coursedir.config)
+
+
 def _sqlite(root: Path) -> str:
     return f"sqlite:///{root / 'gradebook.db'}"
+
+
+# --- a PostgreSQL gradebook -------------------------------------------------------------------------
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return versions[-1].parent if versions else None
+
+
+def _postgres_missing() -> str:
+    """Why there can be no PostgreSQL gradebook here, or "" when there can."""
+    if _postgres_bin() is None:
+        return "no PostgreSQL server: install Debian's postgresql (`make postgres` does as root)"
+    if importlib.util.find_spec("psycopg") is None:
+        return "no psycopg: install the test extra (`make install`)"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str | None]:
+    """A PostgreSQL server of its own (Debian's, `make postgres`), on a unix socket in a private
+    folder (no TCP port), run as the ``postgres`` user where the tests run as root: its URL, or
+    None where there is none (the test that needs it then says why)."""
+    if _postgres_missing():
+        yield None
+        return
+    binaries = _postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="dlp-pg-"))
+    user = "postgres" if os.geteuid() == 0 else None
+    if user:
+        shutil.chown(folder, user, user)
+
+    def pg(*args: str) -> None:
+        done = subprocess.run([str(binaries / args[0]), *args[1:]], cwd=folder, user=user, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+    try:
+        pg("initdb", "-D", f"{folder}/data", "--auth=trust", "--username=postgres", "--no-sync", "-E", "UTF8")
+        pg("pg_ctl", "-D", f"{folder}/data", "-l", f"{folder}/log", "-w", "-o",
+           f"-c listen_addresses='' -k {folder} -c fsync=off", "start")
+        yield f"postgresql+psycopg://postgres@/postgres?host={folder}"
+    finally:
+        if (folder / "data" / "postmaster.pid").exists():
+            pg("pg_ctl", "-D", f"{folder}/data", "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
 class Graded:
     single: Path  # the class graded in one run
+    single_db: str  # into this gradebook (PostgreSQL where there is one)
     shards: list[Path]  # half of it graded in each
     merged: Path  # a fresh course directory into which both shards' results were merged
     results: list[Path]
     merge_output: str
 
 
+def _grade_in_one_run(root: Path, options: list[str]) -> list[SubmissionReport]:
+    """The whole class, graded as the command line does (called here: one interpreter less to start)."""
+    nbgrader_options = ["--" + option.removeprefix("--set=") for option in LATE + options]
+    return autograde(PS, root, timeout=TIMEOUT_S, options=nbgrader_options, jobs=1)
+
+
 @pytest.fixture(scope="module")
-def graded(released, tmp_path_factory) -> Graded:
-    """The class graded in one run, and in two shards in two other course directories (all three
-    at once), whose results are merged into a fourth."""
+def graded(released, postgres, tmp_path_factory) -> Graded:
+    """The class graded in one run, into PostgreSQL where there is one (released there by nbgrader),
+    and in two shards by the command line in two other course directories (all three at once);
+    then both shards' results merged into a fourth."""
     base = tmp_path_factory.mktemp("shards")
     single, *shards = (_course(released, base / name) for name in ("single", "shard0", "shard1"))
+    single_db, options = _sqlite(single), []
+    if postgres:
+        single_db, options = postgres, [f"--set=CourseDirectory.db_url={postgres}"]
+        done = _nbgrader_api(single, f"--CourseDirectory.db_url={postgres}").generate_assignment(PS, force=True)
+        assert done["success"], done["log"] + done["error"]
+        _set_due_date(postgres)
     results = [base / f"shard{i}.zip" for i in range(2)]
     with ThreadPoolExecutor(3) as pool:
-        runs = [pool.submit(_autograde, single)] + [
-            pool.submit(_autograde, root, f"--shard={i}/2", f"--result={results[i]}") for i, root in enumerate(shards)]
-        outputs = [run.result() for run in runs]
-    assert "wrote 2 graded submission(s) of shard 0/2" in outputs[1], outputs[1]
-    assert "wrote 1 graded submission(s) of shard 1/2" in outputs[2], outputs[2]
+        one_run = pool.submit(_grade_in_one_run, single, options)
+        outputs = [pool.submit(_autograde, root, f"--shard={i}/2", f"--result={results[i]}")
+                   for i, root in enumerate(shards)]
+        reports, outputs = one_run.result(), [run.result() for run in outputs]
+    assert [(r.student, r.status) for r in reports] == [(s, "graded") for s in sorted(HANDED_IN)], reports
+    assert "wrote 2 graded submission(s) of shard 0/2" in outputs[0], outputs[0]
+    assert "wrote 1 graded submission(s) of shard 1/2" in outputs[1], outputs[1]
     merged = course_of(released, PS, base / "merged")
-    output = _run("-m", "dlparallel.grading", "merge", *map(str, results), cwd=merged)
-    return Graded(single, shards, merged, results, output)
+    with contextlib.redirect_stdout(io.StringIO()) as output:
+        assert main(["merge", *map(str, results), f"--root={merged}"]) == 0
+    return Graded(single, single_db, shards, merged, results, output.getvalue())
 
 
 def test_merged_shards_give_the_gradebook_of_one_run(graded):
-    single, merged = _dump(_sqlite(graded.single)), _dump(_sqlite(graded.merged))
+    single, merged = _dump(graded.single_db), _dump(_sqlite(graded.merged))
     assert sorted(merged) == sorted(HANDED_IN)
     assert merged == single
     penalties = {s: nb["late_submission_penalty"] for s, d in merged.items() for nb in d["notebooks"].values()}
-    assert penalties["partial"] > 0 and penalties["solved"] == penalties["untouched"] == 0, penalties
+    assert penalties["partial"] > 0 and not penalties["solved"] and not penalties["untouched"], penalties
     scores = {s: sum(g[0] or 0 for nb in d["notebooks"].values() for g in nb["grades"].values())
               for s, d in merged.items()}
     assert scores["solved"] > scores["partial"] > scores["untouched"] == 0, scores
@@ -153,8 +236,9 @@ def test_merged_shards_give_the_gradebook_of_one_run(graded):
         for student in Shard(i, 2).of(HANDED_IN):
             notebook = Path("autograded", student, PS, f"{PS}.ipynb")
             assert (graded.merged / notebook).read_bytes() == (shard / notebook).read_bytes()
-            assert nbformat.read(graded.merged / notebook, as_version=4).cells[1].outputs is not None
-    for line in (r"merged 2 submission\(s\)", r"merged 1 submission\(s\)", rf"solved\s+{PS}\s+graded\s+\d+ / 25"):
+            assert any(c.get("outputs") for c in nbformat.read(graded.merged / notebook, as_version=4).cells)
+    for line in (r"merged 2 submission\(s\)", r"merged 1 submission\(s\)", rf"solved\s+{PS}\s+graded\s+\d+ / 25",
+                 rf"solved \({PS}\): 1 answer\(s\) to grade by hand"):
         assert re.search(line, graded.merge_output), graded.merge_output
 
 
@@ -166,10 +250,14 @@ def test_merging_a_result_again_changes_nothing(graded, tmp_path):
 
 
 def test_feedback_and_export_work_on_the_merged_course(graded):
+    from nbgrader.plugins.export import CsvExportPlugin
+
     root = graded.merged
-    _run("-m", "nbgrader", "generate_feedback", PS, "--force", cwd=root)
+    done = _nbgrader_api(root).generate_feedback(PS, force=True)
+    assert done["success"], done["log"] + done["error"]
     assert all((root / "feedback" / s / PS / f"{PS}.html").is_file() for s in HANDED_IN)
-    _run("-m", "nbgrader", "export", cwd=root)
+    with open_gradebook(root) as gradebook:
+        CsvExportPlugin(to=str(root / "grades.csv")).export(gradebook)
     with open(root / "grades.csv", newline="") as table:
         rows = {r["student_id"]: r for r in csv.DictReader(table)}
     assert sorted(rows) == sorted(HANDED_IN)
@@ -307,65 +395,20 @@ def test_merge_names_a_bad_result_and_merges_the_others(one_result, tmp_path, ca
     assert "alice" in _dump(_sqlite(course))
 
 
-# --- a PostgreSQL gradebook -------------------------------------------------------------------------
+def test_a_postgresql_gradebook_grades_and_merges_as_sqlite_does(graded, postgres):
+    """The single run above graded into PostgreSQL (and matched the shards merged into SQLite);
+    merging the shards into it updates its submissions and creates one it lacks, changing nothing."""
+    from nbgrader.api import Gradebook
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false")
-
-
-def _postgres_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return versions[-1].parent if versions else None
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """A PostgreSQL server of its own (Debian's, `make postgres`), on a unix socket in a private
-    folder (no TCP port), run as the ``postgres`` user where the tests run as root; its URL."""
-    binaries = _postgres_bin()
-    problem = ("no PostgreSQL server: install Debian's postgresql (`make postgres` does as root)" if binaries
-               is None else "" if importlib.util.find_spec("psycopg") else
-               "no psycopg: install the test extra (`make install`)")
-    if problem:
+    if postgres is None:
         if _in_ci():
-            pytest.fail(f"CI is set and there is {problem}")
-        pytest.skip(problem)
-    folder = Path(tempfile.mkdtemp(prefix="dlp-pg-"))
-    user = "postgres" if os.geteuid() == 0 else None
-    if user:
-        shutil.chown(folder, user, user)
-
-    def pg(*args: str) -> None:
-        done = subprocess.run([str(binaries / args[0]), *args[1:]], cwd=folder, user=user, capture_output=True,
-                              text=True, timeout=120, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
-
-    try:
-        pg("initdb", "-D", f"{folder}/data", "--auth=trust", "--username=postgres", "--no-sync", "-E", "UTF8")
-        pg("pg_ctl", "-D", f"{folder}/data", "-l", f"{folder}/log", "-w", "-o",
-           f"-c listen_addresses='' -k {folder} -c fsync=off", "start")
-        yield f"postgresql+psycopg://postgres@/postgres?host={folder}"
-    finally:
-        if (folder / "data" / "postmaster.pid").exists():
-            pg("pg_ctl", "-D", f"{folder}/data", "-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_a_postgresql_gradebook_grades_and_merges_as_sqlite_does(released, graded, postgres, tmp_path):
-    """The assignment released into PostgreSQL by nbgrader, one student autograded into it, then
-    both shards merged into it: the same gradebook as the single SQLite run."""
-    db = f"CourseDirectory.db_url={postgres}"
-    root = course_of(released, PS, tmp_path / "course")
-    _run("-m", "nbgrader", "generate_assignment", PS, "--force", f"--{db}", cwd=root)
-    _hand_in(root)
-    _set_due_date(postgres)
-    summary = _autograde(root, "--student=partial", f"--set={db}")
-    assert re.search(rf"partial\s+{PS}\s+graded\s+\d+ / 25", summary), summary
-    single = _dump(_sqlite(graded.single))
-    assert _dump(postgres) == {"partial": single["partial"]}
-    _run("-m", "dlparallel.grading", "merge", *map(str, graded.results), f"--set={db}", cwd=root)
-    assert _dump(postgres) == single
-    assert sorted(p.name for p in (root / "autograded").iterdir()) == sorted(HANDED_IN)
+            pytest.fail(f"CI is set and there is {_postgres_missing()}")
+        pytest.skip(_postgres_missing())
+    assert graded.single_db == postgres
+    before = _dump(postgres)
+    with Gradebook(postgres, course_id=COURSE) as gradebook:
+        gradebook.remove_submission(PS, "partial")
+    assert sorted(_dump(postgres)) == ["solved", "untouched"]
+    assert main(["merge", *map(str, graded.results), f"--root={graded.single}",
+                 f"--set=CourseDirectory.db_url={postgres}"]) == 0
+    assert _dump(postgres) == before
