@@ -126,6 +126,15 @@ def _sqlite(root: Path) -> str:
     return f"sqlite:///{root / 'gradebook.db'}"
 
 
+def test_merge_into_a_course_without_a_gradebook_creates_none(one_result, tmp_path):
+    result, _ = one_result
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ResultError, match="there is no gradebook"):
+        merge(result, empty)
+    assert not any(empty.iterdir())
+
+
 # --- a PostgreSQL gradebook -------------------------------------------------------------------------
 
 def _in_ci() -> bool:

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .autograde import MAX_NOTEBOOK_BYTES, SubmissionReport, notebook_problems
-from .gradebook import open_gradebook
+from .gradebook import course_directory, open_gradebook
 
 __all__ = ["Shard", "ResultError", "write_result", "read_result", "merge"]
 
@@ -358,8 +358,14 @@ def merge(path: Path | str, root: Path | str = ".", options: Sequence[str] = ())
     given nbgrader ``options``) and its autograded notebooks into ``root/autograded/``, replacing what
     was there for the same submissions (merging twice changes nothing). Everything is checked first:
     a ResultError, and nothing written, when any of it is wrong."""
+    from sqlalchemy.engine import make_url
+
     path, root = Path(path), Path(root).resolve()
     result = read_result(path)
+    url = make_url(course_directory(root, options).db_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise ResultError(f"there is no gradebook at {url.database}: release the assignments "
+                          "in this course directory first (make release)")
     (root / "autograded").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".merging-", dir=root) as staging:
         _unpack(path, result, Path(staging))
