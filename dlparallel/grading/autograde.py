@@ -47,8 +47,7 @@ from .paths import python_first_path
 from .sandbox import landlock_abi
 
 __all__ = ["SubmissionReport", "submission_problems", "notebook_problems", "submitted_students", "autograde",
-           "format_summary",
-           "SandboxUnavailable", "UNSANDBOXED_WARNING", "ISOLATION_WARNING"]
+           "format_summary", "SandboxUnavailable", "UNSANDBOXED_WARNING", "ISOLATION_WARNING"]
 
 UNSANDBOXED_WARNING = ("warning: graded WITHOUT a sandbox (--unsandboxed): each kernel ran as the grader, "
                        "with the grader's view of the machine")
