@@ -19,8 +19,8 @@ GPU_PYTHON ?= python3
 # Wheels of what the GPU machine lacks, for Python 3.12 on x86-64 Linux.
 GPU_WHEELS := nbval ipykernel nbclient ipywidgets hypothesis numpy==2.4.6
 
-.PHONY: install browser bubblewrap lab test test-fast lint lessons release solutions student roster collect zip-collect \
-	autograde feedback release-feedback export gpu-check gpu-wheels clean
+.PHONY: install browser bubblewrap postgres lab test test-fast lint lessons release solutions student roster collect \
+	zip-collect autograde merge feedback release-feedback export gpu-check gpu-wheels clean
 # Notebooks run with the course's Python first on PATH, fixed hash seed, matplotlib's own backend.
 NB_ENV := env -u MPLBACKEND PATH=$(abspath $(BIN)):$$PATH PYTHONHASHSEED=0
 # The problem sets (nbgrader assignments): every folder of source/, or ASSIGNMENTS="ps1_backprop ...".
@@ -57,6 +57,12 @@ browser:
 	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null; then :; \
 	else $(call apt_install,chromium,for the browser tests,the browser tests will be skipped); fi
 
+# Debian's PostgreSQL server, which a test grades into (tests/test_shards.py); without it that test
+# skips, or fails when CI is set. The test starts a server of its own; none needs to run.
+postgres:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	else $(call apt_install,postgresql,for the PostgreSQL gradebook test,that test will be skipped); fi
+
 # Debian's bubblewrap, which autograding runs each student's kernel in (see the README's instructor
 # guide); without it `make autograde` refuses to grade unless UNSANDBOXED=1.
 bubblewrap:
@@ -77,7 +83,7 @@ lint: $(STAMP)
 	$(LINT)
 
 # What CI runs: lint, then every test (the grading pipeline and the browser tests included).
-test: $(STAMP) browser bubblewrap
+test: $(STAMP) browser bubblewrap postgres
 	$(LINT) && $(PYTEST) $(CHECKS); status=$$?; $(ELAPSED); exit $$status
 
 # The edit loop: lint, the library's tests and doctests, the lessons under nbval; without the tests
@@ -122,12 +128,21 @@ zip-collect: $(COURSE_STAMP)
 	[ -n "$$found" ] || echo "Nothing to collect: put the LMS's download in downloaded/<assignment>/archive/"
 
 # Students graded at the same time (default: this machine's cores); UNSANDBOXED=1 grades where
-# bubblewrap cannot run (the summary says so).
+# bubblewrap cannot run (the summary says so). SHARD=I/N RESULT=PATH grades the I-th (from 0) of N
+# slices of the class and writes its grades to PATH, for `make merge` (see the README).
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 UNSANDBOXED ?=
+SHARD ?=
+RESULT ?=
 autograde: $(COURSE_STAMP) bubblewrap
 	$(NB_ENV) $(BIN)/python -m dlparallel.grading autograde $(ASSIGNMENTS) --jobs $(JOBS) \
-	    $(if $(filter-out 0,$(UNSANDBOXED)),--unsandboxed,)
+	    $(if $(filter-out 0,$(UNSANDBOXED)),--unsandboxed,) $(if $(SHARD),--shard $(SHARD),) \
+	    $(if $(RESULT),--result $(RESULT),)
+
+# The result files of sharded `make autograde` runs, written into this course's gradebook and autograded/.
+RESULTS ?=
+merge: $(COURSE_STAMP)
+	$(NB_ENV) $(BIN)/python -m dlparallel.grading merge $(RESULTS)
 
 # Every assignment's feedback, even when one student's cannot be made (nbgrader names them).
 feedback: $(COURSE_STAMP)

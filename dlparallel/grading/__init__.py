@@ -7,7 +7,7 @@ puts on itself).
 
 On the grading host (nbgrader and Jupyter's packages; run as ``python -m dlparallel.grading`` and
 named in ``nbgrader_config.py``): ``autograde``, ``shards``, ``execute``, ``verify``,
-``answer_key``, ``bubblewrap``, ``cgroups``, ``gradebook_lock``, ``cells``, ``feedback``,
+``answer_key``, ``bubblewrap``, ``cgroups``, ``gradebook``, ``gradebook_lock``, ``cells``, ``feedback``,
 ``release_feedback``, ``late``, ``canvas``, ``solutions``, ``student_edition`` and ``paths``.
 Neither the teaching library nor the kernel side imports the host side (tests/test_grading_split.py).
 """

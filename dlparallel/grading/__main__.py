@@ -1,5 +1,5 @@
-"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | answer-key
-ASSIGNMENT... | student``."""
+"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | merge RESULT... |
+answer-key ASSIGNMENT... | student``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from .answer_key import make_answer_key
-from .autograde import AnswerKeyError, SandboxUnavailable, autograde, format_summary
+from .autograde import AnswerKeyError, SandboxUnavailable, autograde, format_summary, submitted_students
+from .shards import ResultError, Shard, merge, write_result
 from .solutions import write_solutions
 from .student_edition import ReleaseMissingError, build_student_edition
 
@@ -31,6 +32,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="students graded at the same time (default: this machine's cores)")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="grade even where bubblewrap cannot start a sandbox (the summary says so)")
+    grade.add_argument("--shard", type=_shard, metavar="I/N",
+                       help="grade only the I-th (from 0) of N slices of the sorted class; needs --result")
+    grade.add_argument("--result", type=Path, metavar="PATH",
+                       help="also write the grades and autograded notebooks to this result file (a zip), "
+                            "for `merge` into the course's gradebook")
+    combine = commands.add_parser("merge", help="write result files of `autograde --result` into this gradebook")
+    combine.add_argument("results", nargs="+", type=Path)
+    combine.add_argument("--root", default=".", help="the course directory")
+    combine.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                         help="an nbgrader option, e.g. CourseDirectory.db_url=postgresql+psycopg://... (repeatable)")
     key = commands.add_parser("answer-key", help="run source/ASSIGNMENT's solution and record its answer key "
                               "(autograde does it when the key is missing or out of date)")
     key.add_argument("assignments", nargs="+")
@@ -61,17 +72,53 @@ def main(argv: list[str] | None = None) -> int:
         for path in write_solutions(args.source, args.out):
             print(f"wrote {path}")
         return 0
+    options = [f"--{o}" for o in args.set]
+    if args.command == "merge":
+        return _merge(args.results, args.root, options)
+    if args.shard and not args.result:
+        parser.error("--shard needs --result PATH: the shard's grades are merged from that file")
     reports = []
     for assignment in args.assignments:
         if not (Path(args.root) / "release" / assignment).is_dir():
             parser.error(f"release/{assignment} does not exist: run `make release` first")
+        students = args.student or submitted_students(args.root, assignment)
+        if args.shard:
+            students = args.shard.of(students)
         try:
-            reports += autograde(assignment, args.root, args.student, args.timeout, [f"--{o}" for o in args.set],
+            reports += autograde(assignment, args.root, students, args.timeout, options,
                                  jobs=args.jobs, sandboxed=not args.unsandboxed)
         except (SandboxUnavailable, AnswerKeyError) as error:
             parser.error(str(error))
     print(format_summary(reports))
+    if args.result:
+        count = write_result(args.result, args.root, reports, options)
+        print(f"\nwrote {count} graded submission(s){f' of shard {args.shard}' if args.shard else ''} to "
+              f"{args.result}: merge it with `python -m dlparallel.grading merge {args.result}`")
     return 0
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _merge(results: list[Path], root: str, options: list[str]) -> int:
+    """Merge every result (a bad one is named and merges nothing); print the class's summary."""
+    reports, failed = [], 0
+    for path in results:
+        try:
+            merged = merge(path, root, options)
+        except ResultError as error:
+            print(f"{path}: not merged: {error}")
+            failed += 1
+            continue
+        print(f"{path}: merged {len(merged.submissions)} submission(s)")
+        reports += merged.reports
+    if reports:
+        print("\n" + format_summary(reports))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ and runtime folders and home (so nothing a submission wrote can configure the gr
 :class:`dlparallel.grading.execute.GuardedExecute` runs the notebook in a bubblewrap sandbox and
 scores what completed when the notebook hangs, crashes, floods output or tampers with the tests.
 
-``jobs`` students are graded at once. The gradebook (SQLite by default) is written by one grading
+``jobs`` students are graded at once. The gradebook (nbgrader's configured ``CourseDirectory.db_url``,
+SQLite by default: :mod:`dlparallel.grading.gradebook`) is written by one grading
 process at a time: each holds a lock on it from its start to its end, except while its student's
 kernel runs (:mod:`dlparallel.grading.gradebook_lock`), so kernels run in parallel and the
 gradebook's transactions never overlap. The summary says who needs manual attention and why.
@@ -42,12 +43,13 @@ from . import gradebook_lock
 from .bubblewrap import PASSED_ENV, sandbox_problem
 from .answer_key import AnswerKeyError, ensure_answer_key
 from .execute import NOT_RUN
+from .gradebook import open_gradebook
 from .paths import python_first_path
 from .sandbox import landlock_abi
 from .verify import MISMATCH
 
-__all__ = ["SubmissionReport", "submission_problems", "notebook_problems", "autograde", "format_summary",
-           "SandboxUnavailable", "AnswerKeyError", "UNSANDBOXED_WARNING", "ISOLATION_WARNING"]
+__all__ = ["SubmissionReport", "submission_problems", "notebook_problems", "submitted_students", "autograde",
+           "format_summary", "SandboxUnavailable", "AnswerKeyError", "UNSANDBOXED_WARNING", "ISOLATION_WARNING"]
 
 UNSANDBOXED_WARNING = ("warning: graded WITHOUT a sandbox (--unsandboxed): each kernel ran as the grader, "
                        "with the grader's view of the machine")
@@ -208,14 +210,16 @@ def submission_problems(submission: Path, release: Path) -> list[str]:
 
 
 def _stage(submission: Path, release: Path, staged: Path) -> None:
-    """Copy the released notebooks of ``submission`` (and its timestamp.txt) to ``staged``, nothing else."""
+    """Copy the released notebooks of ``submission`` (and its timestamp.txt and submission secret) to
+    ``staged``, nothing else."""
     staged.mkdir(parents=True)
-    names = [p.name for p in release.glob("*.ipynb")] + ["timestamp.txt"]
+    # The submission secret (nbgrader submit's) goes on to feedback/, where release_feedback needs it.
+    names = [p.name for p in release.glob("*.ipynb")] + ["timestamp.txt", "submission_secret.txt"]
     for name in names:
         try:
             (staged / name).write_bytes(_read_plain_file(submission / name, MAX_NOTEBOOK_BYTES))
         except OSError:
-            continue  # a missing timestamp: nbgrader takes the time of grading
+            continue  # a missing timestamp: nbgrader takes the time of grading; no secret: not from the exchange
 
 
 def _grader_env(private: Path) -> dict[str, str]:
@@ -290,7 +294,7 @@ def _cell_trouble(autograded: Path) -> list[str]:
 
 def _grade_one(root: Path, assignment: str, student: str, timeout: float, options: list[str], private: Path,
                lock: Path, sandboxed: bool) -> SubmissionReport:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     report = SubmissionReport(student, assignment, "failed", sandboxed=sandboxed)
     release = root / "release" / assignment
@@ -301,16 +305,16 @@ def _grade_one(root: Path, assignment: str, student: str, timeout: float, option
         return report
     staged = private / "submitted"
     _stage(submission, release, staged / student / assignment)
-    options = [f"--CourseDirectory.submitted_directory={staged}", *options]
+    grading = [f"--CourseDirectory.submitted_directory={staged}", *options]
     if not sandboxed:
-        options.append("--GuardedExecute.sandbox=False")
-    report.status, error = _run_nbgrader(root, assignment, student, timeout, options, private, lock)
+        grading.append("--GuardedExecute.sandbox=False")
+    report.status, error = _run_nbgrader(root, assignment, student, timeout, grading, private, lock)
     if error:
         report.attention.append(error)
     if report.status != "graded":
         return report
     report.attention.extend(_cell_trouble(root / "autograded" / student / assignment))
-    with gradebook_lock.held(lock), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+    with gradebook_lock.held(lock), open_gradebook(root, options) as gradebook:
         try:
             found = gradebook.find_submission(assignment, student)
         except MissingEntry:
@@ -324,6 +328,11 @@ def _grade_one(root: Path, assignment: str, student: str, timeout: float, option
     return report
 
 
+def submitted_students(root: Path | str, assignment: str) -> list[str]:
+    """The students who handed in ``assignment`` in course directory ``root``, sorted."""
+    return sorted(p.parent.name for p in (Path(root) / "submitted").glob(f"*/{assignment}") if p.is_dir())
+
+
 def autograde(assignment: str, root: Path | str = ".", students: list[str] | None = None,
               timeout: float = 2400.0, options: list[str] = (), jobs: int = 1,
               sandboxed: bool = True) -> list[SubmissionReport]:
@@ -332,8 +341,10 @@ def autograde(assignment: str, root: Path | str = ".", students: list[str] | Non
 
     ``timeout`` bounds one student's whole nbgrader run (a last resort: the notebook's own limits
     in ``nbgrader_config.py`` are shorter); ``options`` are passed to nbgrader, e.g.
-    ``["--GuardedExecute.timeout=30"]``. Raises :class:`SandboxUnavailable` where bubblewrap cannot
-    run, unless ``sandboxed`` is False. The answer key is made first if it is missing or out of date
+    ``["--GuardedExecute.timeout=30"]``; the gradebook is nbgrader's configured one
+    (:mod:`dlparallel.grading.gradebook`), which ``--CourseDirectory.db_url=...`` changes. Raises
+    :class:`SandboxUnavailable` where bubblewrap cannot run, unless ``sandboxed`` is False. The
+    answer key is made first if it is missing or out of date
     (:func:`dlparallel.grading.answer_key.ensure_answer_key`); :class:`AnswerKeyError` if the
     solution fails its own tests.
     """
@@ -345,8 +356,7 @@ def autograde(assignment: str, root: Path | str = ".", students: list[str] | Non
                                      "only where each submission cannot harm the others.")
     root = Path(root).resolve()
     ensure_answer_key(root, assignment, sandboxed)
-    found = sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
-    students = students or found
+    students = submitted_students(root, assignment) if students is None else students
     with tempfile.TemporaryDirectory(prefix="dlp-grading-") as folder:
         lock = Path(folder) / "gradebook.lock"
         lock.touch()
