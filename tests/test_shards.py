@@ -4,7 +4,8 @@ file merges nothing. The one run grades into a PostgreSQL gradebook (a real serv
 so that the shards (SQLite) must match it across database engines.
 
 One problem set (the cheapest to execute) and a class of three: solved, untouched, and partly
-wrong and late (a due date and nbgrader's "zero" late penalty, so that the penalty is not 0).
+wrong and late by less than a day (a due date, and the course's late policy of 10% a started day,
+so that the penalty is not 0).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ PS = "ps2_matmul"
 DUE = "2026-01-10 12:00:00 UTC"
 HANDED_IN = {"solved": "2026-01-09 08:00:00 UTC", "untouched": "2026-01-10 11:59:00 UTC",
              "partial": "2026-01-11 09:30:00 UTC"}
-LATE = ["--set=LateSubmissionPlugin.penalty_method=zero", "--set=GuardedExecute.timeout=30"]
+GRADING_OPTIONS = ["--set=GuardedExecute.timeout=30"]
 TIMEOUT_S = 900
 COURSE = "dlparallel"  # nbgrader_config.py's course id
 pytestmark = pytest.mark.timeout(600, func_only=True)
@@ -94,7 +95,7 @@ def _run(*args: str, cwd: Path, expect: int = 0) -> str:
 
 
 def _autograde(root: Path, *args: str) -> str:
-    return _run("-m", "dlparallel.grading", "autograde", PS, "--jobs=1", *LATE, *args, cwd=root)
+    return _run("-m", "dlparallel.grading", "autograde", PS, "--jobs=1", *GRADING_OPTIONS, *args, cwd=root)
 
 
 def _dump(db_url: str) -> dict:
@@ -200,7 +201,7 @@ class Graded:
 
 def _grade_in_one_run(root: Path, options: list[str]) -> list[SubmissionReport]:
     """The whole class, graded as the command line does (called here: one interpreter less to start)."""
-    nbgrader_options = ["--" + option.removeprefix("--set=") for option in LATE + options]
+    nbgrader_options = ["--" + option.removeprefix("--set=") for option in GRADING_OPTIONS + options]
     return autograde(PS, root, timeout=TIMEOUT_S, options=nbgrader_options, jobs=1)
 
 
@@ -270,8 +271,9 @@ def test_feedback_and_export_work_on_the_merged_course(graded):
     with open(root / "grades.csv", newline="") as table:
         rows = {r["student_id"]: r for r in csv.DictReader(table)}
     assert sorted(rows) == sorted(HANDED_IN)
-    assert float(rows["partial"]["late_submission_penalty"]) > 0
-    assert float(rows["partial"]["score"]) == 0  # late, with the "zero" penalty
+    late = {key: float(rows["partial"][key]) for key in ("raw_score", "late_submission_penalty", "score")}
+    assert late["raw_score"] > 0 and late["late_submission_penalty"] == pytest.approx(0.1 * late["raw_score"])
+    assert late["score"] == pytest.approx(late["raw_score"] - late["late_submission_penalty"])
 
 
 # --- the shard of a class ------------------------------------------------------------------------

@@ -3,11 +3,11 @@
 nbgrader publishes a feedback page to the exchange under a hash of the secret that ``nbgrader
 submit`` left in the submission (``submission_secret.txt``), reading it from the feedback folder;
 the student's ``nbgrader fetch_feedback`` (the *Assignments* panel) finds it by the same secret.
-Grading copies only the notebooks and ``timestamp.txt`` of a submission, so the secret is put next
-to the feedback here, read without following links and checked to be what ``nbgrader submit``
-writes. A submission without one (collected from an LMS's archive) has no place in the exchange:
-its feedback is held back, named, and stays in ``feedback/<student>/<assignment>/`` to hand back
-through the LMS, instead of stopping nbgrader for everyone.
+The secret travels with the notebook through grading (:mod:`dlparallel.grading.autograde`) to the
+feedback folder. A submission without one, or with a file there that is not what ``nbgrader
+submit`` writes (collected from an LMS's archive, or written by hand), has no place in the
+exchange: its feedback is held back, named, and stays in ``feedback/<student>/<assignment>/`` to
+hand back through the LMS, instead of stopping nbgrader for everyone.
 
 Run as ``python -m dlparallel.grading.release_feedback ASSIGNMENT... [--root COURSE]``
 (``make release-feedback``).
@@ -47,18 +47,11 @@ def read_secret(submission: Path) -> str | None:
     return text if SECRET_PATTERN.fullmatch(text) else None
 
 
-def prepare(assignment: str, root: Path) -> list[str]:
-    """Put each student's submission secret next to their feedback on ``assignment``; return the
-    students whose feedback cannot go through the exchange (no secret, or no timestamp)."""
-    held_back = []
-    for feedback in sorted((root / "feedback").glob(f"*/{assignment}")):
-        student = feedback.parent.name
-        secret = read_secret(feedback) or read_secret(root / "submitted" / student / assignment)
-        if secret is None or not (feedback / "timestamp.txt").is_file():
-            held_back.append(student)
-            continue
-        (feedback / SECRET).write_text(secret, encoding="ascii")
-    return held_back
+def held_back(assignment: str, root: Path) -> list[str]:
+    """The students whose feedback on ``assignment`` cannot go through the exchange: no readable
+    secret, or no timestamp, next to it."""
+    return [feedback.parent.name for feedback in sorted((root / "feedback").glob(f"*/{assignment}"))
+            if read_secret(feedback) is None or not (feedback / "timestamp.txt").is_file()]
 
 
 def release_feedback(assignment: str, root: Path | str = ".") -> list[str]:
@@ -71,14 +64,14 @@ def release_feedback(assignment: str, root: Path | str = ".") -> list[str]:
     from traitlets.config import PyFileConfigLoader
 
     root = Path(root).resolve()
-    held_back = prepare(assignment, root)
+    excluded = held_back(assignment, root)
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.assignment_id = assignment
-    config.CourseDirectory.student_id_exclude = ",".join(held_back)
+    config.CourseDirectory.student_id_exclude = ",".join(excluded)
     ExchangeFactory(config=config).ReleaseFeedback(coursedir=CourseDirectory(config=config),
                                                    authenticator=Authenticator(config=config)).start()
-    return held_back
+    return excluded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,14 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for assignment in args.assignments:
         try:
-            held_back = release_feedback(assignment, args.root)
+            excluded = release_feedback(assignment, args.root)
         except ExchangeError as error:
             print(f"{assignment}: {error}", file=sys.stderr)
             status = 1
             continue
         print(f"{assignment}: feedback released to the exchange"
               + (f"; held back (no exchange submission: hand back feedback/<student>/{assignment}/ "
-                 f"through the LMS): {', '.join(held_back)}" if held_back else ""))
+                 f"through the LMS): {', '.join(excluded)}" if excluded else ""))
     return status
 
 
