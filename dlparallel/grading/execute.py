@@ -114,7 +114,7 @@ class GuardedExecute(Execute):
             problem = sandbox_problem()
             if problem:
                 raise RuntimeError(f"{problem}; to grade without a sandbox, pass --unsandboxed")
-        prelude = new_code_cell(self._seal_source(resources))
+        prelude = self._prelude = new_code_cell(self._seal_source(resources))
         nb.cells.insert(0, prelude)
         # The sandboxed kernel's connection file and sockets, shared with this process alone.
         sockets = tempfile.TemporaryDirectory(prefix="dlp-kernel-") if self.sandbox else contextlib.nullcontext()
@@ -164,6 +164,8 @@ class GuardedExecute(Execute):
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         timeout = super()._get_timeout(cell)
         left = max(1, int(self._deadline - monotonic()))
+        if cell is self._prelude:  # the seal imports torch and the library, slowly on a busy machine: no cell limit
+            return left
         return left if timeout is None else min(timeout, left)
 
     # nbconvert's ExecutePreprocessor.preprocess_cell: runs one cell; nbclient raises DeadKernelError when
