@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from traitlets.config import Config
 
 from dlparallel.grading import checks
-from dlparallel.grading.answer_key import FORMAT, AnswerKeyError, key_path, load_answer_key
+from dlparallel.grading.answer_key import FORMAT, AnswerKeyError, _checks_digest, key_path, load_answer_key
 from dlparallel.grading.answers import (MIME, Answer, AnswerFormatError, HandedIn, decode, decode_handed_in, encode,
                                         encode_handed_in, verify)
 from dlparallel.grading.verify import MISMATCH, VerifyAnswers
@@ -110,11 +110,17 @@ def test_checks_hand_in_what_they_compared_at_the_end_of_the_test(monkeypatch):
     checks.check_choice(" B ", "b", options="abcd", name="c")
     with pytest.raises(AssertionError):
         checks.check_number(4.0, 3.0, name="wrong")  # recorded before it fails
+    checks.expect_raises(ValueError, int, "seven", what="int('seven')")
+    with pytest.raises(AssertionError):
+        checks.expect_raises(ValueError, int, "7")
     assert published == []
     checks.send_answers()
     (sent,) = published
     handed = [decode_handed_in(data) for data in sent[MIME]["handed_in"]]
-    assert [(h.actual.name, h.pinned) for h in handed] == [("t", True), ("n", False), ("c", True), ("wrong", True)]
+    assert [(h.actual.name, h.pinned) for h in handed] == [("t", True), ("n", False), ("c", True), ("wrong", True),
+                                                           ("int('seven')", True), ("int must raise ValueError", True)]
+    assert [(h.actual.text, h.expected.text) for h in handed[4:]] == [("raised ValueError", "raised ValueError"),
+                                                                      ("returned", "raised ValueError")]
     assert handed[0].actual == Answer("tensor", "t", (2,), (1.0, 2.0))
     assert (handed[0].expected.rtol, handed[2].actual.text, handed[3].actual.values) == (1e-3, "b", (4.0,))
 
@@ -131,7 +137,7 @@ def _course(tmp_path: Path, key_answers: dict[str, list[HandedIn]]) -> Path:
     nbformat.write(new_notebook(), source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     key_path(tmp_path, "ps").parent.mkdir()
-    key = {"format": FORMAT, "assignment": "ps", "notebooks": {"ps": {
+    key = {"format": FORMAT, "checks_sha256": _checks_digest(), "assignment": "ps", "notebooks": {"ps": {
         "source_sha256": digest, "answers": {g: [encode_handed_in(a) for a in v] for g, v in key_answers.items()}}}}
     key_path(tmp_path, "ps").write_text(json.dumps(key))
     return tmp_path
@@ -182,9 +188,13 @@ def test_unreadable_answers_fail_the_test(tmp_path, payload):
     assert [o.ename for o in _verified(root, [_test_cell("t", garbage)])[0].outputs] == [MISMATCH]
 
 
-def test_a_stale_or_missing_key_stops_grading_with_what_to_run(tmp_path):
+def test_a_stale_or_missing_key_stops_grading_with_what_to_run(tmp_path, monkeypatch):
     root = _course(tmp_path, {})
     load_answer_key(root, "ps", "ps")
+    with monkeypatch.context() as patched:
+        patched.setattr("dlparallel.grading.answer_key._checks_digest", lambda: "other checks")
+        with pytest.raises(AnswerKeyError, match="the checks changed since it was made"):
+            load_answer_key(root, "ps", "ps")
     nbformat.write(new_notebook(cells=[new_code_cell("1")]), root / "source" / "ps" / "ps.ipynb")
     with pytest.raises(AnswerKeyError, match="changed since it was made.*answer-key ps"):
         load_answer_key(root, "ps", "ps")

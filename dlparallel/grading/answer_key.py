@@ -47,6 +47,13 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _checks_digest() -> str:
+    """A digest of the code that decides what the checks hand in: a key made by other code is remade."""
+    from . import answers, checks
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (answers, checks))).hexdigest()
+
+
 def _course_config(root: Path, sandboxed: bool) -> Config:
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     config.CourseDirectory.root = str(root)
@@ -88,8 +95,8 @@ def make_answer_key(root: Path | str, assignment: str, sandboxed: bool = True) -
                  for path in sources}
     path = key_path(root, assignment)
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    path.write_text(json.dumps({"format": FORMAT, "assignment": assignment, "notebooks": notebooks}),
-                    encoding="utf-8")
+    path.write_text(json.dumps({"format": FORMAT, "checks_sha256": _checks_digest(), "assignment": assignment,
+                                "notebooks": notebooks}), encoding="utf-8")
     return path
 
 
@@ -104,6 +111,8 @@ def _stale(root: Path, assignment: str) -> str:
         return f"it cannot be read ({error})"
     if not isinstance(key, dict) or key.get("format") != FORMAT or not isinstance(key.get("notebooks"), dict):
         return "it is of another format"
+    if key.get("checks_sha256") != _checks_digest():
+        return "the checks changed since it was made"
     sources = {p.stem: p for p in (root / "source" / assignment).glob("*.ipynb")}
     recorded = {name: entry.get("source_sha256") for name, entry in key["notebooks"].items()}
     if recorded != {name: _digest(p) for name, p in sources.items()}:

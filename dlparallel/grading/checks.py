@@ -212,14 +212,20 @@ def expect_raises(error: type[Exception], fn: Callable, *args: object, what: str
         ...
         AssertionError: int("7") must raise ValueError, but it returned 7
     """
+    name = what or f"{getattr(fn, '__name__', 'the function')} must raise {error.__name__}"  # no addresses
     what = what or f"{getattr(fn, '__name__', 'the function')}{args!r}"
+    wanted = f"raised {error.__name__}"
     try:
         result = fn(*args, **kwargs)
     except error:
+        _hand_in(_answers.Answer("choice", name, text=wanted), _answers.Answer("choice", name, text=wanted), True)
         return
     except Exception as other:
+        _hand_in(_answers.Answer("choice", name, text=f"raised {_type(other).__name__}"),
+                 _answers.Answer("choice", name, text=wanted), True)
         raise AssertionError(f"{what} must raise {error.__name__}, but it raised "
                              f"{_type(other).__name__}: {other}") from None
+    _hand_in(_answers.Answer("choice", name, text="returned"), _answers.Answer("choice", name, text=wanted), True)
     shown = _str(result)
     raise AssertionError(f"{what} must raise {error.__name__}, but it returned "
                          f"{shown if _len(shown) <= 60 else shown[:57] + '...'}")
