@@ -24,10 +24,10 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import is_grade, is_solution
 from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
 from .answers import HandedIn, decode_handed_in, encode_handed_in, take_answers
 from .cells import grade_id
+from .gradebook import course_config
 
 __all__ = ["AnswerKeyError", "key_path", "make_answer_key", "ensure_answer_key", "load_answer_key"]
 
@@ -55,8 +55,7 @@ def _checks_digest() -> str:
 
 
 def _course_config(root: Path, sandboxed: bool) -> Config:
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    config.CourseDirectory.root = str(root)
+    config = course_config(root)
     config.GuardedExecute.sandbox = sandboxed
     return config
 

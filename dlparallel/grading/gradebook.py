@@ -1,5 +1,5 @@
-"""The course's gradebook as nbgrader configures it for the grading processes: the course
-directory's ``nbgrader_config.py``, then options such as ``--CourseDirectory.db_url=...``.
+"""The course's configuration and gradebook as nbgrader sees them in the grading processes: the
+course directory's ``nbgrader_config.py``, then options such as ``--CourseDirectory.db_url=...``.
 ``CourseDirectory.db_url`` is SQLite's ``gradebook.db`` in the course directory by default, or any
 database SQLAlchemy reaches (``postgresql+psycopg://...``).
 
@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
     from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
 
-__all__ = ["course_directory", "open_gradebook"]
+__all__ = ["course_config", "course_directory", "open_gradebook"]
 
 
-def course_directory(root: Path | str, options: Sequence[str] = ()) -> CourseDirectory:
-    """nbgrader's view of the course directory ``root`` (its folders, course id and db_url), given
-    nbgrader command-line ``options``."""
-    from nbgrader.coursedir import CourseDirectory
+def course_config(root: Path | str, options: Sequence[str] = ()) -> Config:
+    """The configuration nbgrader runs with in the course directory ``root``: its
+    ``nbgrader_config.py`` (if any), then nbgrader command-line ``options``."""
     from traitlets.config import Config
     from traitlets.config.loader import ConfigFileNotFound, KVArgParseConfigLoader, PyFileConfigLoader
 
@@ -39,7 +39,15 @@ def course_directory(root: Path | str, options: Sequence[str] = ()) -> CourseDir
     config.merge(KVArgParseConfigLoader(list(options)).load_config())
     if "root" not in config.CourseDirectory:
         config.CourseDirectory.root = str(Path(root).resolve())
-    return CourseDirectory(config=config)
+    return config
+
+
+def course_directory(root: Path | str, options: Sequence[str] = ()) -> CourseDirectory:
+    """nbgrader's view of the course directory ``root`` (its folders, course id and db_url), given
+    nbgrader command-line ``options``."""
+    from nbgrader.coursedir import CourseDirectory
+
+    return CourseDirectory(config=course_config(root, options))
 
 
 def open_gradebook(root: Path | str, options: Sequence[str] = ()) -> Gradebook:

@@ -21,6 +21,8 @@ import re
 import sys
 from pathlib import Path
 
+from .gradebook import course_config
+
 SECRET = "submission_secret.txt"
 # What nbgrader submit writes: secrets.token_hex(64).
 SECRET_PATTERN = re.compile(r"[0-9a-f]{32,256}")
@@ -61,12 +63,10 @@ def release_feedback(assignment: str, root: Path | str = ".") -> list[str]:
     from nbgrader.auth import Authenticator
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.exchange import ExchangeFactory
-    from traitlets.config import PyFileConfigLoader
 
     root = Path(root).resolve()
     excluded = held_back(assignment, root)
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    config.CourseDirectory.root = str(root)
+    config = course_config(root)
     config.CourseDirectory.assignment_id = assignment
     config.CourseDirectory.student_id_exclude = ",".join(excluded)
     ExchangeFactory(config=config).ReleaseFeedback(coursedir=CourseDirectory(config=config),
