@@ -355,8 +355,9 @@ def autograde(assignment: str, root: Path | str = ".", students: list[str] | Non
                                      "what the grader can: pass --unsandboxed (make autograde UNSANDBOXED=1) "
                                      "only where each submission cannot harm the others.")
     root = Path(root).resolve()
-    ensure_answer_key(root, assignment, sandboxed)
     students = submitted_students(root, assignment) if students is None else students
+    if students:
+        ensure_answer_key(root, assignment, sandboxed)
     with tempfile.TemporaryDirectory(prefix="dlp-grading-") as folder:
         lock = Path(folder) / "gradebook.lock"
         lock.touch()
