@@ -32,12 +32,17 @@ def autograded_points(source: NotebookNode) -> dict[str, float]:
     return {grade_id(c): float(c.metadata.nbgrader.points) for c in source.cells if is_grade(c) and not is_solution(c)}
 
 
+def python_module(module: str, *args: str, cwd: Path, timeout: float = 600) -> str:
+    """Run ``python -m MODULE ARGS`` in the course directory ``cwd``; return its output, failing with it."""
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"{module} {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
 def nbgrader(*args: str, cwd: Path, timeout: float = 600) -> str:
     """Run ``nbgrader ARGS`` in the course directory ``cwd``; return its output, failing with it."""
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
+    return python_module("nbgrader", *args, cwd=cwd, timeout=timeout)
 
 
 def release_every_set(root: Path, jobs: int = 2) -> None:
@@ -46,11 +51,10 @@ def release_every_set(root: Path, jobs: int = 2) -> None:
     own (``<set>.db``, so that the sets are released at the same time), and has its answer key."""
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copytree(ROOT / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+
     def release(ps: str) -> None:
         nbgrader("generate_assignment", ps, "--force", f"--CourseDirectory.db_url=sqlite:///{root}/{ps}.db", cwd=root)
-        done = subprocess.run([sys.executable, "-m", "dlparallel.grading", "answer-key", ps], cwd=root, env=ENV,
-                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, f"the answer key of {ps} could not be made:\n{done.stderr[-3000:]}"
+        python_module("dlparallel.grading", "answer-key", ps, cwd=root)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(release, PROBLEM_SETS))
