@@ -3,9 +3,9 @@
 Each notebook of ``source/<assignment>/`` (the instructor's solution with its hidden tests) is run
 once, sealed and sandboxed like a student's (:class:`dlparallel.grading.execute.GuardedExecute`),
 and what its checks hand out (:mod:`dlparallel.grading.answers`: names, expected values,
-tolerances), grouped by test cell, is written to
-``answer_keys/<assignment>.json`` in the course directory, with a digest of the notebook they came
-from. The grader compares each student's handed-in answers with them
+tolerances), grouped by test cell, is written to ``answer_keys/<assignment>.json`` in the course
+directory, with digests of the notebook and of the checks' code (a key made from an older version
+of either is made again). The grader compares each student's handed-in answers with them
 (:class:`dlparallel.grading.verify.VerifyAnswers`). The key holds hidden values: like ``source/``,
 it stays in the course directory, which no student's kernel can see.
 
@@ -22,11 +22,10 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_grade, is_solution
 from traitlets.config import Config
 
 from .answers import HandedIn, decode_handed_in, encode_handed_in, take_answers
-from .cells import grade_id
+from .cells import grade_id, is_test
 from .gradebook import course_config
 
 __all__ = ["AnswerKeyError", "key_path", "make_answer_key", "ensure_answer_key", "load_answer_key"]
@@ -69,7 +68,7 @@ def _run_solution(source: Path, config: Config) -> dict[str, list[dict]]:
         GuardedExecute(config=config).preprocess(notebook, {"metadata": {"path": work}})
     key = {}
     for cell in notebook.cells:
-        if cell.cell_type != "code" or not is_grade(cell) or is_solution(cell):
+        if not is_test(cell):
             continue
         answers, problems = take_answers(cell.outputs)
         errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs if o.get("output_type") == "error"]

@@ -22,8 +22,9 @@ from __future__ import annotations
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
 
-__all__ = ["ForgetUnknownCells", "RestoreCellOrder", "grade_id"]
+__all__ = ["ForgetUnknownCells", "RestoreCellOrder", "grade_id", "is_test"]
 
 
 def grade_id(cell: NotebookNode) -> str | None:
@@ -37,6 +38,17 @@ def grade_id(cell: NotebookNode) -> str | None:
         ('relu', None)
     """
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def is_test(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is an autograded test: a graded code cell that is not an answer.
+
+    Example:
+        >>> import nbformat
+        >>> is_test(nbformat.v4.new_code_cell(metadata={"nbgrader": {"grade": True, "solution": False}}))
+        True
+    """
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def _released_cell_names(resources: dict) -> list[str]:

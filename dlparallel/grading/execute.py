@@ -38,12 +38,12 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
-from nbgrader.utils import is_grade, is_locked, is_solution
+from nbgrader.utils import is_grade, is_locked
 from traitlets import Bool, Integer
 
 from . import gradebook_lock
 from .answers import MIME
-from .cells import grade_id
+from .cells import grade_id, is_test
 from .bubblewrap import SandboxedKernelManager, SandboxLimits, course_checkout, installed_code, sandbox_problem
 from .cgroups import kernel_cgroup
 from .sandbox import landlock_abi
@@ -54,10 +54,6 @@ NOT_RUN = "NotRun"
 _INTEGRITY = "GradingIntegrityError"
 _VERIFY = "__import__('dlparallel.grading.integrity').grading.integrity.verify()"
 _CHECKS = "__import__('dlparallel.grading.checks').grading.checks"
-
-
-def _is_test(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def _setup_imports(nb: NotebookNode) -> str:
@@ -180,7 +176,7 @@ class GuardedExecute(Execute):
             return cell, resources
         source = cell.source
         label = grade_id(cell) or f"#{index - 1}"  # cell 0 is the seal
-        if _is_test(cell):
+        if is_test(cell):
             cell.source = f"{self._preamble}{source}\n{_VERIFY}\n{_CHECKS}.send_answers()"
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)

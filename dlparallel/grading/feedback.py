@@ -28,15 +28,12 @@ from __future__ import annotations
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
-from nbgrader.utils import is_grade, is_solution
+
+from .cells import is_test
 
 __all__ = ["HideHiddenTests"]
 
 _REMOVED = "[output removed from the feedback: it quoted the hidden tests]\n"
-
-
-def _is_test(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def _strings(value: object) -> list[str]:
@@ -57,7 +54,7 @@ class HideHiddenTests(ClearHiddenTests):
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         lines = set()
-        for cell in filter(_is_test, nb.cells):
+        for cell in filter(is_test, nb.cells):
             inside = False
             for line in cell.source.splitlines():
                 if self.begin_test_delimeter in line or self.end_test_delimeter in line:
@@ -72,7 +69,7 @@ class HideHiddenTests(ClearHiddenTests):
     # 0.9.6; pyproject.toml bounds nbgrader <0.10. On an upgrade, re-check both, then run tests/test_grading.py.
     def preprocess_cell(self, cell: NotebookNode, resources: dict, cell_index: int
                         ) -> tuple[NotebookNode, dict]:
-        if _is_test(cell) and self._remove_hidden_test_region(cell):
+        if is_test(cell) and self._remove_hidden_test_region(cell):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]

@@ -26,11 +26,10 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
 
 from .answer_key import load_answer_key
 from .answers import take_answers, verify
-from .cells import grade_id
+from .cells import grade_id, is_test
 
 __all__ = ["VerifyAnswers", "MISMATCH"]
 
@@ -53,7 +52,7 @@ class VerifyAnswers(NbGraderPreprocessor):
             if cell.cell_type != "code":
                 continue
             answers, unreadable = take_answers(cell.outputs)
-            if not is_grade(cell) or is_solution(cell):
+            if not is_test(cell):
                 continue
             if any(o.get("output_type") == "error" for o in cell.outputs):
                 continue  # it scores 0 already
