@@ -22,17 +22,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from matplotlib.axes import Axes
 from torch import nn
 
 from .devices import synchronize
 from .distributed import rank_device
 from .validation import positive_int
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["Task", "PipelineRun", "bubble_fraction", "gpipe_schedule", "plot_schedule", "split_stages",
            "uniform_blocks", "run_gpipe", "gpipe_sweep"]
@@ -100,8 +102,11 @@ def plot_schedule(tasks: Sequence[Task], ax: Axes | None = None, title: str = ""
         >>> ax = plot_schedule(gpipe_schedule(2, 3))
         >>> len(ax.patches)
         12
+        >>> import matplotlib.pyplot as plt
         >>> plt.close(ax.figure)
     """
+    import matplotlib.pyplot as plt  # on first use, so that a notebook's backend is chosen by then
+
     if not tasks:
         raise ValueError("tasks is empty: nothing to draw")
     if ax is None:

@@ -27,10 +27,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import ipywidgets as widgets
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Card", "Question", "Mark", "CARDS", "QUESTIONS", "find_card", "term_key", "glossary_terms",
            "Score", "FlashCards", "PracticeTest", "flash_cards", "practice_test", "glossary", "plot_score"]

@@ -150,7 +150,9 @@ def seal(memory_limit: int = 0, hide: str | Path | None = None, writable: list[s
     """
     if _SNAPSHOT:
         raise GradingIntegrityError("the grading kernel was already sealed")
-    import dlparallel  # noqa: F401  (the library and its modules are recorded as they are now)
+    import dlparallel
+
+    dlparallel.import_all()  # the library's modules are recorded as they are now
     import torch._dynamo  # noqa: F401  (on first import it wraps torch.manual_seed and others)
     if memory_limit:
         sandbox.limit_memory(memory_limit)
