@@ -20,7 +20,7 @@ import pytest
 
 import hostile_submissions as hostile
 from courses import ENV, autograded_points, course_of
-from dlparallel.grading.__main__ import main as grading_main
+from dlparallel.grading.cli import main as grading_main
 from dlparallel.grading.autograde import SubmissionReport, format_summary, notebook_problems
 from dlparallel.grading.bubblewrap import sandbox_problem
 from dlparallel.grading.solutions import with_answers, worked_answers

@@ -34,7 +34,7 @@ import pytest
 
 from courses import ENV, course_of
 
-from dlparallel.grading.__main__ import main
+from dlparallel.grading.cli import main
 from dlparallel.grading.autograde import SubmissionReport, autograde
 from dlparallel.grading.gradebook import course_directory, open_gradebook
 from dlparallel.grading.shards import ResultError, Shard, merge, write_result

@@ -1,4 +1,4 @@
-"""Instructor commands: ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | merge RESULT... |
+"""The instructor's commands, ``python -m dlparallel.grading solutions | autograde ASSIGNMENT... | merge RESULT... |
 answer-key ASSIGNMENT... | student``."""
 
 from __future__ import annotations
@@ -120,6 +120,3 @@ def _merge(results: list[Path], root: str, options: list[str]) -> int:
         print("\n" + format_summary(reports))
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

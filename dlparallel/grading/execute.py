@@ -39,7 +39,7 @@ from nbformat.v4 import new_code_cell, new_output
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_locked
-from traitlets import Bool, Integer
+from traitlets import Bool, Enum, Integer
 
 from . import gradebook_lock
 from .answers import MIME
@@ -96,6 +96,11 @@ class GuardedExecute(Execute):
                             "processes counted.").tag(config=True)
     max_answer_bytes = Integer(64 * 2**20, help="Bytes of answers a test cell may hand out of the kernel "
                                "(dlparallel.grading.answers), apart from max_output_bytes.").tag(config=True)
+    # nbclient's NotebookClient.shutdown_kernel: a graceful shutdown waits seconds for the kernel's atexit
+    # hooks, which a graded notebook does not need (what it hands in has arrived by then).
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate", help="How the kernel is "
+                           "stopped after the last cell: killed at once (default), or given time to exit."
+                           ).tag(config=True)
     disk_limit = Integer(512 * 2**20, help="Bytes a sandboxed kernel may write in each of its private folders "
                          "(working folder, /tmp, home); /dev/shm gets half.").tag(config=True)
 

@@ -58,6 +58,9 @@ def main(argv: list[str]) -> int:
     global _lock
     _lock = open(argv[0], "a")  # closed on exec: a kernel never inherits it
     fcntl.flock(_lock, fcntl.LOCK_EX)
+    from .startup import skip_iri_formats
+
+    skip_iri_formats()
     from nbgrader.apps.nbgraderapp import main as nbgrader
 
     sys.argv = ["nbgrader", *argv[1:]]
