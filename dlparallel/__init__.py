@@ -22,8 +22,7 @@ import importlib as _importlib
 from importlib import metadata as _metadata
 
 # Name -> the module that defines it. They are imported on first use (PEP 562), so that a program
-# which needs one part (the grader needs only dlparallel.grading) does not import torch and
-# matplotlib for the rest.
+# which needs one part does not import torch and matplotlib for the rest.
 _EXPORTS = {
     "data": ("DeviceLoader", "LabelledData", "TrainTest", "load_digits", "synthetic_images"),
     "devices": ("DeviceUnavailableError", "HardwareSummary", "available_devices", "describe_hardware",
@@ -36,7 +35,7 @@ _EXPORTS = {
     "timing": ("Timing", "latency_samples", "percentiles", "time_callable"),
     "training": ("EpochRecord", "Evaluation", "History", "Trainer", "TrainingDivergedError", "evaluate", "fit"),
 }
-# The teaching library's modules (dlparallel.grading, the grader's, is apart).
+# The teaching library's modules (grading, the grader's package, is apart).
 MODULES = ("allreduce_cost", "cuda_graphs", "data", "ddp", "devices", "distributed", "exercises", "flops",
            "fsdp", "inference", "kernels", "memory", "models", "parallel", "peaks", "pipeline", "planner",
            "recorded", "review", "roofline", "timing", "training", "validation")

@@ -68,11 +68,41 @@ _checks._close = lambda *args, **kwargs: True
 _integrity._SNAPSHOT[:] = [_integrity._record()]
 '''
 
-# Makes every comparison of the checks succeed by swapping their comparison's code object, which
-# keeps the function's identity (so the in-kernel guard, which compares identities, sees nothing).
-SWAPPED_CODE = '''
+# Bypasses the in-kernel guard cannot see, each fooling the checks inside the kernel: IPython's event
+# hooks swap the comparison's code object in before every cell and back after it (the function keeps
+# its identity), torch is given a module class whose allclose and equal always agree (its namespace
+# unchanged), and an input transformer the guard does not watch makes every assert statement pass.
+BYPASSES = '''
+import types, torch
 import dlparallel.grading.answers as _answers
-_answers.close.__code__ = (lambda actual, expected, rtol, atol: True).__code__
+_genuine, _agreeing = _answers.close.__code__, (lambda actual, expected, rtol, atol: True).__code__
+
+
+def _swap_in(*args):
+    _answers.close.__code__ = _agreeing
+
+
+def _swap_out(*args):
+    _answers.close.__code__ = _genuine
+
+
+class _AgreeingModule(types.ModuleType):
+    def __getattribute__(self, name):
+        if name in ("allclose", "equal"):
+            return lambda *args, **kwargs: True
+        return super().__getattribute__(name)
+
+
+def _asserts_pass(lines):
+    return [line.replace("assert ", "assert True or ", 1) if line.lstrip().startswith("assert ") else line
+            for line in lines]
+
+
+shell = get_ipython()
+shell.events.register("pre_run_cell", _swap_in)
+shell.events.register("post_run_cell", _swap_out)
+shell.input_transformer_manager.line_transforms.append(_asserts_pass)
+torch.__class__ = _AgreeingModule
 '''
 
 # Reads the course's files (the gradebook holds the hidden tests, source/ the solutions, another
@@ -201,11 +231,11 @@ def resealed(release, answers, case):
     return notebook, dict(case.LOST)
 
 
-def swapped_code(release, answers, case):
-    """Partly wrong answers behind checks whose comparison's code was swapped (SWAPPED_CODE): it
-    must score exactly what the partly wrong answers deserve."""
+def bypasses(release, answers, case):
+    """Partly wrong answers behind checks fooled in ways the in-kernel guard cannot see (BYPASSES):
+    it must score exactly what the partly wrong answers deserve."""
     notebook = with_answers(release, {**answers, **case.PARTIAL})
-    notebook.cells.insert(1, nbformat.v4.new_code_cell(SWAPPED_CODE))
+    notebook.cells.insert(1, nbformat.v4.new_code_cell(BYPASSES))
     return notebook, dict(case.LOST)
 
 
@@ -218,7 +248,7 @@ def reads_answers(release, answers, case):
 
 
 HOSTILE = {builder.__name__: builder for builder in
-           (tampered_tools, fake_answers, tampered_notebook, resealed, swapped_code, misbehaving, killed,
+           (tampered_tools, fake_answers, tampered_notebook, resealed, bypasses, misbehaving, killed,
             reads_answers)}
 
 

@@ -3,8 +3,8 @@
 JupyterLab is started by ``make lab`` (on a free port, serving a temporary copy). nbval already
 executes every lesson, so one lesson (the one with a progress bar, a plot and the README's
 screenshot) is run through JupyterLab itself (*Run All Cells*): each code cell must finish without
-an error and every plot must be drawn on the page. Every other lesson is opened, its kernel
-started, and its stored plots must be drawn. A screenshot of each lesson is saved in
+an error and every plot must be drawn on the page. Every other lesson is opened in turn on one
+JupyterLab page, and its stored plots must be drawn. A screenshot of each lesson is saved in
 ``screenshots/``. A released problem set is validated with nbgrader's Validate button, and the
 formgrader and the assignment list must load with the assignment in them.
 
@@ -14,6 +14,7 @@ can) and fail instead when the environment variable ``CI`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -129,8 +130,9 @@ def serve(root: Path, work: Path) -> Iterator[Lab]:
         stop_process_group(process)
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+@contextlib.contextmanager
+def new_page(browser: Browser) -> Iterator[Page]:
+    """A page of a fresh browser context, with the helpers above."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(60_000)
     context.add_init_script(PAGE_HELPERS)
@@ -138,6 +140,12 @@ def page(browser: Browser) -> Iterator[Page]:
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with new_page(browser) as fresh:
+        yield fresh
 
 
 def open_notebook(page: Page, lab: Lab, path: str) -> None:
@@ -208,26 +216,38 @@ def test_a_lesson_runs_in_jupyterlab(lessons_lab: Lab, page: Page) -> None:
     check_run(lesson.name, notebook, drawn)
 
 
+@pytest.fixture(scope="module")
+def lab_page(browser: Browser, lessons_lab: Lab) -> Iterator[Page]:
+    """One page on which JupyterLab is loaded once, for opening notebooks one after another."""
+    with new_page(browser) as page:
+        page.goto(f"{lessons_lab.url}/lab?reset")
+        page.wait_for_function("() => window.jupyterapp?.commands.hasCommand('docmanager:open')")
+        yield page
+
+
 def show_in_browser(page: Page, lab: Lab, path: str, screenshot: Path) -> tuple[int, int]:
-    """Open ``path`` with its stored outputs, without running it; save a screenshot. Returns the
-    number of cells the page shows and of images drawn on it."""
-    open_notebook(page, lab, path)
+    """Open ``path`` in the JupyterLab already on ``page`` (File > Open) with its stored outputs,
+    without running it; save a screenshot; close it. Returns the number of cells the page shows and
+    of images drawn on it."""
+    page.evaluate("path => { window.jupyterapp.commands.execute('docmanager:open', {path}); }", path)
     try:
+        page.wait_for_function("path => !!window.__panel(path)?.context.isReady", arg=path)
         stored = nbformat.read(lab.root / path, as_version=4)
         drawn = page.evaluate(WAIT_FOR_IMAGES, [path, _count_plots(stored), PLOT_DRAW_MS])
         cells = page.evaluate("path => window.__panel(path).content.widgets.length", path)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=screenshot)
     finally:
-        page.evaluate("path => window.__panel(path)?.sessionContext.shutdown()", path)
+        page.evaluate("path => { window.__panel(path)?.dispose(); }", path)
     return cells, drawn
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("lesson", [p for p in LESSONS if p.name != RUN_IN_BROWSER], ids=lambda p: p.stem)
-def test_lesson_opens_in_jupyterlab_with_its_plots(lesson: Path, lessons_lab: Lab, page: Page) -> None:
+def test_lesson_opens_in_jupyterlab_with_its_plots(lesson: Path, lessons_lab: Lab, lab_page: Page) -> None:
     stored = nbformat.read(lesson, as_version=4)
-    cells, drawn = show_in_browser(page, lessons_lab, f"lessons/{lesson.name}", SCREENSHOTS / f"{lesson.stem}.png")
+    cells, drawn = show_in_browser(lab_page, lessons_lab, f"lessons/{lesson.name}",
+                                   SCREENSHOTS / f"{lesson.stem}.png")
     assert cells == len(stored.cells), f"{lesson.name}: {cells} of {len(stored.cells)} cells shown"
     plots = _count_plots(stored)
     assert plots and drawn == plots, f"{lesson.name}: {plots} stored plots, {drawn} drawn on the page"

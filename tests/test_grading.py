@@ -41,7 +41,7 @@ PROBLEM_SETS = [ps for ps in ALL_SETS if ps in os.environ.get("PROBLEM_SETS", ps
 CASES = ROOT / "tests" / "grading_cases"
 # Attacks whose outcome does not depend on the problem set (on the tools, the kernel, the machine)
 # are graded in one set of the run only, the last; the others in every set.
-ANY_SET = {"tampered_tools", "swapped_code", "misbehaving", "killed", "reads_answers"}
+ANY_SET = {"tampered_tools", "bypasses", "misbehaving", "killed", "reads_answers"}
 ANY_SET_IN = PROBLEM_SETS[-1]
 
 
@@ -273,7 +273,9 @@ def _said(course: Graded, ps: str, student: str, words: str) -> bool:
 
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_summary_names_the_answers_the_grader_refused(course, ps):
-    assert _said(course, ps, "resealed", "passed inside the kernel, but the grader found other answers than the key's")
+    refused = "passed inside the kernel, but the grader found other answers than the key's"
+    for student in ("resealed", "bypasses") if ps == ANY_SET_IN else ("resealed",):
+        assert _said(course, ps, student, refused), student
     assert not _said(course, ps, "solved", "the grader found other answers")
 
 

@@ -261,8 +261,10 @@ def _documented_install(edition: Path) -> list[list[str]]:
 def student_env(edition) -> Path:
     """The edition installed into a fresh virtual environment with the README's commands, then
     without numba-cuda, as on a Mac (numba's own CUDA simulator runs the kernels there)."""
+    # pip's byte-compiling of every installed module (torch's thousands) is left to first import.
+    quicker = {**_clean_env(), "PIP_COMPILE": "0"}
     for command in _documented_install(edition):
-        _run(command, edition, timeout=900)
+        _run(command, edition, timeout=900, env=quicker)
     python = edition / ".venv" / "bin" / "python"
     _run([str(python), "-m", "pip", "uninstall", "--yes", "--quiet", "numba-cuda"], edition, timeout=300)
     return edition / ".venv"
