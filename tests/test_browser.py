@@ -208,6 +208,7 @@ def lessons_lab(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> I
     yield from serve(root, tmp_path_factory.mktemp("lab"))
 
 
+@pytest.mark.quiet  # the lesson's cells measure time
 @pytest.mark.timeout(240)
 def test_a_lesson_runs_in_jupyterlab(lessons_lab: Lab, page: Page) -> None:
     lesson = ROOT / "lessons" / RUN_IN_BROWSER

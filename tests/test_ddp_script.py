@@ -23,6 +23,7 @@ def one_rank():
     dist.destroy_process_group()
 
 
+@pytest.mark.quiet
 def test_two_ranks_learn_the_digits_and_agree():
     runs = spawn_local(ddp_script.train_digits, 2, torch.device("cpu"), epochs=3, backend="gloo", timeout=120)
     figures = [[(e["loss"], e["test_accuracy"]) for e in run] for run in runs]

@@ -12,6 +12,7 @@ from dlparallel.distributed import spawn_local
 MODEL = functools.partial(dp.mlp, [64, 32, 10])
 
 
+@pytest.mark.quiet
 def test_two_ranks_train_like_one_process_on_half_the_parameters():
     data = dp.load_digits("cpu").train
     runs = spawn_local(train_fsdp, 2, MODEL, data, steps=4, batch_size=64, timeout=120)

@@ -19,7 +19,7 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import nbformat
 import pytest
 from nbgrader.utils import is_grade, is_solution
 
+from course_work import CourseWork
 from courses import ENV, autograded_points, course_of
 from courses import PROBLEM_SETS as ALL_SETS
 from hostile_submissions import HOSTILE
@@ -124,7 +125,8 @@ def _run(command: list[str], cwd: Path) -> str:
 
 @dataclass(frozen=True)
 class Graded:
-    """One problem set's course directory after the class was autograded."""
+    """One problem set's course directory after the class was autograded, its feedback generated
+    and its grades exported."""
 
     root: Path
     summary: str
@@ -132,9 +134,9 @@ class Graded:
     losses: dict[str, dict[str, float]]
 
 
-def _grade(released: Path, ps: str, root: Path) -> Graded:
-    """Problem set ``ps`` in a course directory of its own, every submission above handed in and
-    the class autograded with `python -m dlparallel.grading autograde`."""
+def _grade(ps: str, root: Path, released: Path) -> Graded:
+    """Problem set ``ps`` in a course directory of its own, every submission above handed in, the
+    class autograded with `python -m dlparallel.grading autograde`, then nbgrader's feedback and export."""
     course_of(released, ps, root)
     submissions, losses = _submissions(root, ps)
     _hand_in(root, ps, submissions)
@@ -142,10 +144,12 @@ def _grade(released: Path, ps: str, root: Path) -> Graded:
     summary = _run([sys.executable, "-m", "dlparallel.grading", "autograde", ps, "--jobs=1",
                     f"--set=GuardedExecute.timeout={CELL_TIMEOUT.get(ps, 15)}",
                     *(f"--student={s}" for s in _students(ps))], root)
+    _run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"], root)
+    _run([sys.executable, "-m", "nbgrader", "export"], root)
     return Graded(root, summary, before, losses)
 
 
-def _grade_unfiltered(released: Path, ps: str, root: Path) -> Path:
+def _grade_unfiltered(ps: str, root: Path, released: Path) -> Path:
     """The submission whose right answers warn on stderr, graded by plain nbgrader with its stderr
     filter off: it must lose points, which shows that its warnings do reach stderr inside the
     test cells."""
@@ -157,25 +161,31 @@ def _grade_unfiltered(released: Path, ps: str, root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def grading(released, tmp_path_factory):
-    """Every problem set autograded in the background, each as a job of its own (problem set ->
-    its Future, and "unfiltered" -> the stderr check's), so that a failure in one set fails only
-    that set's tests. One more job than cores: the submissions that hang leave a core idle until
-    their time limit."""
-    pool = ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1)
-    jobs: dict[str, Future] = {ps: pool.submit(_grade, released, ps, tmp_path_factory.mktemp(ps))
-                               for ps in PROBLEM_SETS}
-    jobs["unfiltered"] = pool.submit(_grade_unfiltered, released, PROBLEM_SETS[0],
-                                     tmp_path_factory.mktemp("unfiltered"))
-    yield jobs
-    pool.shutdown(wait=True, cancel_futures=True)
+def start_course_work(work: CourseWork, tmp: pytest.TempPathFactory, fixturenames: set[str]) -> None:
+    """Every problem set graded in the background as soon as it is released, each as a job of its
+    own ("graded PS", and "graded unfiltered" for the stderr check's), so that a failure in one set
+    fails only that set's tests. Two at a time: other lanes and the tests running meanwhile use the
+    other cores, and the submissions that hang leave theirs idle until their time limit."""
+    if "grading" not in fixturenames:
+        return
+    work.lane("grading", workers=2)
+    for ps in PROBLEM_SETS:
+        work.start(f"graded {ps}", _grade, ps, tmp.mktemp(ps), lane="grading", after="released")
+    work.start("graded unfiltered", _grade_unfiltered, PROBLEM_SETS[0], tmp.mktemp("unfiltered"),
+               lane="grading", after="released")
+
+
+@pytest.fixture
+def grading(course_work, released) -> Callable[[str], object]:
+    """The result of a grading job started by start_course_work: a problem set's Graded, or
+    "unfiltered" -> the stderr check's course directory."""
+    return lambda job: course_work.result(f"graded {job}", timeout=GRADING_TIMEOUT_S)
 
 
 @pytest.fixture
 def course(grading, ps) -> Graded:
     """Problem set ``ps`` (the test's parameter) after grading."""
-    return grading[ps].result(timeout=GRADING_TIMEOUT_S)
+    return grading(ps)
 
 
 def _scores(root: Path, ps: str, student: str) -> dict[str, float | None]:
@@ -233,8 +243,8 @@ def test_partly_wrong_submission_scores_exactly_the_expected_total(course, ps):
 def test_warnings_would_cost_points_without_the_stderr_filter(grading):
     ps = PROBLEM_SETS[0]
     points = autograded_points(_source(ps))
-    filtered = _scores(grading[ps].result().root, ps, "fake_answers")  # its answers warn on stderr
-    unfiltered = _scores(grading["unfiltered"].result(), ps, "fake_answers")
+    filtered = _scores(grading(ps).root, ps, "fake_answers")  # its answers warn on stderr
+    unfiltered = _scores(grading("unfiltered"), ps, "fake_answers")
     assert sum(unfiltered[g] for g in points) < sum(filtered[g] for g in points)
 
 
@@ -308,9 +318,6 @@ def test_submitted_folder_is_never_modified(course, ps):
 @pytest.mark.parametrize("ps", PROBLEM_SETS)
 def test_feedback_and_export(course, ps):
     root = course.root
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ps, "--force"],
-                          cwd=root, env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
     for student in ("solved", "partial"):
         page = (root / "feedback" / student / ps / f"{ps}.html").read_text()
         assert "BEGIN HIDDEN TESTS" not in page and "dlparallel.grading" not in page, \
@@ -319,9 +326,6 @@ def test_feedback_and_export(course, ps):
     assert "AssertionError" in failures, "the failed checks' messages belong in the feedback"
     assert not any(f"{name}(" in failures for name in ("check_tensor", "check_number", "check_choice")), \
         "a traceback in the feedback quotes hidden-test code"
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=root, env=ENV,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
     with open(root / "grades.csv", newline="") as table:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(table)}
     assert float(rows[(ps, "solved")]["score"]) == sum(autograded_points(_source(ps)).values())

@@ -45,6 +45,7 @@ def one_rank_group(monkeypatch):
     dist.destroy_process_group()
 
 
+@pytest.mark.quiet
 def test_one_ddp_step_on_two_ranks_equals_one_step_on_the_combined_batch():
     data = dp.synthetic_images(32, (8,), num_classes=3, device="cpu", seed=1)
     runs = spawn_local(train_ddp, 2, MODEL, data, 1, batch_size=16, lr=0.5, seed=3, timeout=120)
@@ -63,6 +64,7 @@ def test_one_ddp_step_on_two_ranks_equals_one_step_on_the_combined_batch():
             torch.testing.assert_close(mine, reference, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.quiet
 def test_train_ddp_keeps_every_rank_identical_and_learns():
     data = dp.synthetic_images(97, (8,), num_classes=3, device="cpu")
     runs = spawn_local(train_ddp, 2, MODEL, data, 3, batch_size=8, lr=0.2, timeout=120)
@@ -113,6 +115,7 @@ def test_shards_are_disjoint_equal_and_cover_all_but_the_remainder():
     assert not torch.equal(ddp._shard(data, 0, 3, seed=6).labels, shards[0].labels)
 
 
+@pytest.mark.quiet
 def test_a_failing_rank_raises_here_and_stops_the_others():
     start = time.monotonic()
     with pytest.raises(Exception, match="rank 1 fails"):
@@ -126,6 +129,7 @@ def _fail_on_rank_one() -> None:
     time.sleep(120)  # rank 0 would still be here, if it were not stopped
 
 
+@pytest.mark.quiet
 def test_spawn_local_stops_ranks_that_overrun_the_timeout():
     start = time.monotonic()
     with pytest.raises(TimeoutError, match="did not finish within 2 s"):
@@ -174,6 +178,7 @@ def test_nccl_needs_a_gpu_per_local_rank(monkeypatch):
         distributed.init_process_group_from_env("nccl")
 
 
+@pytest.mark.quiet
 def test_torchrun_runs_the_ddp_benchmark_on_two_ranks(tmp_path):
     command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", str(ROOT / "benchmarks" / "ddp_train.py"),
                "--backend", "gloo", "--train-size", "256", "--batch-size", "32", "--epochs", "2",

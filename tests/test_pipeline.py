@@ -60,6 +60,7 @@ def test_split_stages_needs_equal_pieces():
         split_stages(_model(blocks=3), 2)
 
 
+@pytest.mark.quiet
 def test_two_stage_pipeline_gives_the_single_process_gradients():
     g = torch.Generator().manual_seed(3)
     x, y = torch.randn(12, 8, generator=g), torch.randn(12, 8, generator=g)

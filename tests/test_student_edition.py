@@ -26,6 +26,7 @@ from packaging.version import Version
 from dlparallel.grading.solutions import HIDDEN_TEST_MARKERS, SOLUTION_MARKERS, with_answers, worked_answers
 from dlparallel.grading.student_edition import ReleaseMissingError, build_student_edition
 from dlparallel.parallel import free_port
+from course_work import CourseWork
 from servers import stop_process_group, wait_for_jupyter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +57,8 @@ def _run(command: list[str], cwd: Path, timeout: float, env: dict[str, str] | No
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def course(released, tmp_path_factory) -> Path:
+def _copy_course(root: Path, released: Path) -> Path:
     """A copy of the course with every problem set released by nbgrader, as `make release` does."""
-    root = tmp_path_factory.mktemp("course")
     for folder in ("lessons", "student", "dlparallel"):
         shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for folder in ("source", "release"):
@@ -69,11 +68,38 @@ def course(released, tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def edition(course, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("edition") / "student"
+def _build(out: Path, course: Path) -> Path:
     build_student_edition(course, out)
     return out
+
+
+def start_course_work(work: CourseWork, tmp: pytest.TempPathFactory, fixturenames: set[str]) -> None:
+    """The edition built, installed and its GPU notebooks run in the background, one step after
+    the other in a lane of their own (the notebooks two at a time), as the collected tests need."""
+    if not {"course", "edition", "student_env", "simulated_lesson", "visible_tests"} & fixturenames:
+        return
+    work.lane("student edition", workers=2)
+    course = tmp.mktemp("course")
+    work.start("student course", _copy_course, course, lane="student edition", after="released")
+    work.start("student edition", _build, tmp.mktemp("edition") / "student", lane="student edition",
+               after="student course")
+    if {"student_env", "simulated_lesson", "visible_tests"} & fixturenames:
+        work.start("student env", _install, tmp.mktemp("installed") / "student", lane="student edition",
+                   after="student edition")
+    if "simulated_lesson" in fixturenames:
+        work.start("simulated lesson", _run_gpu_lesson, lane="student edition", after="student env")
+    if "visible_tests" in fixturenames:
+        work.start("visible tests", _run_visible_tests, course, lane="student edition", after="student env")
+
+
+@pytest.fixture(scope="module")
+def course(course_work, released) -> Path:
+    return course_work.result("student course")
+
+
+@pytest.fixture(scope="module")
+def edition(course_work, course) -> Path:
+    return course_work.result("student edition")
 
 
 def _text_files(folder: Path) -> dict[Path, str]:
@@ -257,17 +283,23 @@ def _documented_install(edition: Path) -> list[list[str]]:
     return [[sys.executable if word == "python3" else word.strip('"') for word in command] for command in commands]
 
 
-@pytest.fixture(scope="module")
-def student_env(edition) -> Path:
-    """The edition installed into a fresh virtual environment with the README's commands, then
-    without numba-cuda, as on a Mac (numba's own CUDA simulator runs the kernels there)."""
+def _install(clone: Path, edition: Path) -> Path:
+    """A student's copy of the edition (``clone``), installed into a fresh virtual environment
+    with the README's commands, then without numba-cuda, as on a Mac (numba's own CUDA simulator
+    runs the kernels there). The edition itself stays as built, for the tests that read it."""
+    shutil.copytree(edition, clone)
     # pip's byte-compiling of every installed module (torch's thousands) is left to first import.
     quicker = {**_clean_env(), "PIP_COMPILE": "0"}
-    for command in _documented_install(edition):
-        _run(command, edition, timeout=900, env=quicker)
-    python = edition / ".venv" / "bin" / "python"
-    _run([str(python), "-m", "pip", "uninstall", "--yes", "--quiet", "numba-cuda"], edition, timeout=300)
-    return edition / ".venv"
+    for command in _documented_install(clone):
+        _run(command, clone, timeout=900, env=quicker)
+    python = clone / ".venv" / "bin" / "python"
+    _run([str(python), "-m", "pip", "uninstall", "--yes", "--quiet", "numba-cuda"], clone, timeout=300)
+    return clone / ".venv"
+
+
+@pytest.fixture(scope="module")
+def student_env(course_work, edition) -> Path:
+    return course_work.result("student env")
 
 
 def test_student_install_uses_its_own_copy_without_numba_cuda(student_env, tmp_path):
@@ -290,21 +322,43 @@ def _execute(student_env: Path, notebook: Path, timeout: int) -> nbformat.Notebo
     return result
 
 
-def test_gpu_lesson_runs_on_numbas_simulator_without_numba_cuda(student_env, edition):
-    executed = _execute(student_env, edition / "lessons" / GPU_LESSON, timeout=300)
-    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+def _run_gpu_lesson(student_env: Path) -> nbformat.NotebookNode:
+    clone = student_env.parent
+    return _execute(student_env, clone / "lessons" / GPU_LESSON, timeout=300)
 
 
-def test_gpu_problem_sets_visible_tests_pass_without_numba_cuda(student_env, edition, course):
-    """A solved copy of the released GPU problem set passes its visible tests in the student's
-    environment; the untouched release fails them."""
+def _run_visible_tests(course: Path, student_env: Path) -> str:
+    """A solved copy of the released GPU problem set run in the student's environment (it must
+    pass its visible tests), then the untouched release: why that failed."""
+    clone = student_env.parent
     source = nbformat.read(course / "source" / GPU_PROBLEM_SET / f"{GPU_PROBLEM_SET}.ipynb", as_version=4)
-    release_path = edition / "problem_sets" / GPU_PROBLEM_SET / f"{GPU_PROBLEM_SET}.ipynb"
+    release_path = clone / "problem_sets" / GPU_PROBLEM_SET / f"{GPU_PROBLEM_SET}.ipynb"
     solved = release_path.with_name("solved.ipynb")
     nbformat.write(with_answers(nbformat.read(release_path, as_version=4), worked_answers(source)), solved)
     _execute(student_env, solved, timeout=300)
-    with pytest.raises(AssertionError, match="NotImplementedError"):
+    with pytest.raises(AssertionError) as untouched:
         _execute(student_env, release_path, timeout=300)
+    return str(untouched.value)
+
+
+@pytest.fixture(scope="module")
+def simulated_lesson(course_work, student_env) -> nbformat.NotebookNode:
+    return course_work.result("simulated lesson")
+
+
+@pytest.fixture(scope="module")
+def visible_tests(course_work, student_env) -> str:
+    return course_work.result("visible tests")
+
+
+def test_gpu_lesson_runs_on_numbas_simulator_without_numba_cuda(simulated_lesson):
+    assert any("image/png" in o.get("data", {}) for c in simulated_lesson.cells for o in c.get("outputs", []))
+
+
+def test_gpu_problem_sets_visible_tests_pass_without_numba_cuda(visible_tests):
+    """A solved copy of the released GPU problem set passes its visible tests in the student's
+    environment; the untouched release fails them."""
+    assert "NotImplementedError" in visible_tests, visible_tests
 
 
 def _serve(jupyter: Path, root: Path, log: Path) -> tuple[subprocess.Popen, str]:
@@ -339,8 +393,8 @@ def _page_config(url: str) -> dict:
     return json.loads(found.group(1))
 
 
-def test_students_jupyterlab_has_assignments_and_validate_but_no_formgrader(student_env, edition, tmp_path):
-    process, url = _serve(student_env / "bin" / "jupyter", edition, tmp_path / "student-lab.log")
+def test_students_jupyterlab_has_assignments_and_validate_but_no_formgrader(student_env, tmp_path):
+    process, url = _serve(student_env / "bin" / "jupyter", student_env.parent, tmp_path / "student-lab.log")
     try:
         config = _page_config(url)
         disabled = set(config["disabledExtensions"])

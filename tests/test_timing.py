@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import dlparallel as dp
 
 
+@pytest.mark.quiet
 def test_time_callable_measures_a_sleep():
     timing = dp.time_callable(lambda: time.sleep(0.002), min_run_time=0.05, warmup=0)
     assert 0.0018 < timing.median < 0.02
@@ -29,6 +30,7 @@ def _waited_seconds(fn, device: torch.device, calls: int = 7) -> list[float]:
     return seconds
 
 
+@pytest.mark.quiet
 def test_time_callable_waits_for_the_device(device):
     """A CUDA launch returns before its kernel has run: a timer that does not wait reports the
     launch (microseconds) instead of the product (milliseconds, on any GPU, at this size). The
