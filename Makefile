@@ -34,9 +34,11 @@ $(COURSE_STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course]'
 	touch $@
 
-$(STAMP): $(COURSE_STAMP)
+# One pip run for both where neither is installed yet (a second would resolve everything again).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course,test]'
-	touch $@
+	touch $(COURSE_STAMP) $@
 
 lab: $(COURSE_STAMP)
 	cd "$(LAB_ROOT)" && $(NB_ENV) $(abspath $(BIN))/jupyter lab $(ROOT_FLAG) --port=$(LAB_PORT) \

@@ -83,6 +83,16 @@ def pytest_runtest_setup(item):
         work.wait()
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    """When each background job ran, for whoever makes the run faster."""
+    work = config.stash.get(COURSE_WORK, None)
+    timings = work.timings() if work is not None else {}
+    if timings:
+        terminalreporter.write_sep("-", "background work (seconds since the session started)")
+        for name, (start, end) in sorted(timings.items(), key=lambda job: job[1]):
+            terminalreporter.write_line(f"{start:6.0f} to {end:4.0f} ({end - start:4.0f}): {name}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def course_work(request, tmp_path_factory) -> Iterator[CourseWork]:
     """The background work the collected tests use, started now: the release when a test uses

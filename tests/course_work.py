@@ -4,6 +4,7 @@ tests/conftest.py starts it when the session starts, so that it runs while the l
 do (they leave a core idle) and the tests that need it only wait for what is not done yet. Jobs
 have names; a job may start after another and then receives that job's result. Each lane has
 threads of its own, so that a long chain of jobs in one lane is not queued behind another's.
+Each job's start and end are kept (``timings``), for the summary at the end of the run.
 
 Example:
     >>> work = CourseWork()
@@ -12,11 +13,14 @@ Example:
     >>> work.start("four", lambda two: two * 2, lane="numbers", after="two")
     >>> work.result("four")
     4
+    >>> sorted(work.timings())
+    ['four', 'two']
     >>> work.close()
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -32,6 +36,8 @@ class CourseWork:
     def __init__(self) -> None:
         self._lanes: dict[str, ThreadPoolExecutor] = {}
         self._jobs: dict[str, Future] = {}
+        self._made = time.monotonic()
+        self._timings: dict[str, tuple[float, float]] = {}
 
     def lane(self, name: str, workers: int) -> None:
         """A lane of ``workers`` threads for the jobs started in it."""
@@ -44,6 +50,13 @@ class CourseWork:
         pool, done = self._lanes[lane], Future()
         self._jobs[name] = done
 
+        def timed(*arguments: Any) -> Any:
+            started = time.monotonic() - self._made
+            try:
+                return run(*arguments)
+            finally:
+                self._timings[name] = (started, time.monotonic() - self._made)
+
         def launch(before: Future | None = None) -> None:
             extra = ()
             if before is not None:
@@ -52,7 +65,7 @@ class CourseWork:
                     return
                 extra = (before.result(),)
             try:
-                pool.submit(run, *args, *extra).add_done_callback(lambda job: _copy(job, done))
+                pool.submit(timed, *args, *extra).add_done_callback(lambda job: _copy(job, done))
             except RuntimeError as error:  # the lanes were closed in the meantime
                 done.set_exception(error)
 
@@ -64,6 +77,10 @@ class CourseWork:
     def result(self, name: str, timeout: float | None = None) -> Any:
         """The result of job ``name``, once it is done (its exception, if it raised one)."""
         return self._jobs[name].result(timeout)
+
+    def timings(self) -> dict[str, tuple[float, float]]:
+        """When each finished job started and ended, in seconds since this object was made."""
+        return dict(self._timings)
 
     def wait(self) -> None:
         """Return when every job started so far is done."""

@@ -19,6 +19,9 @@ def test_a_job_after_another_gets_its_result_and_runs_in_its_own_lane():
     gate.set()
     work.wait()
     assert work.result("waits") is True
+    timings = work.timings()
+    assert set(timings) == {"waits", "two", "four"}
+    assert timings["two"][1] <= timings["four"][0] <= timings["four"][1] <= timings["waits"][1]
     work.close()
 
 

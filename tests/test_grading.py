@@ -40,10 +40,15 @@ from dlparallel.grading.solutions import (HIDDEN_TEST_MARKERS, SOLUTION_MARKERS,
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM_SETS = [ps for ps in ALL_SETS if ps in os.environ.get("PROBLEM_SETS", ps).split()]  # to test one set
 CASES = ROOT / "tests" / "grading_cases"
+# Seconds per cell while the tests grade: above the slowest hidden test under load, short enough
+# that the submissions which hang do not hold up the run.
+CELL_TIMEOUT = {"ps1_backprop": 45}
 # Attacks whose outcome does not depend on the problem set (on the tools, the kernel, the machine)
-# are graded in one set of the run only, the last; the others in every set.
+# are graded in one set of the run only; the others in every set. That set is one graded first
+# with the usual cell limit: its submissions that hang then wait out their limits while other
+# tests keep the cores busy, instead of at the end of the run.
 ANY_SET = {"tampered_tools", "bypasses", "misbehaving", "killed", "reads_answers"}
-ANY_SET_IN = PROBLEM_SETS[-1]
+ANY_SET_IN = next((ps for ps in PROBLEM_SETS if ps not in CELL_TIMEOUT), PROBLEM_SETS[0])
 
 
 def _hostile(ps: str) -> list[str]:
@@ -55,9 +60,6 @@ def _students(ps: str) -> list[str]:
     return ["solved", "untouched", "partial", "duplicated_test", *_hostile(ps)]
 
 
-# Seconds per cell while the tests grade: above the slowest hidden test under load, short enough
-# that the submissions which hang do not hold up the run.
-CELL_TIMEOUT = {"ps1_backprop": 45}
 GRADING_TIMEOUT_S = 1500
 # A test here may wait for its set's grading (fixture set-up), which its own limits bound: the time
 # limit of each nbgrader call and GRADING_TIMEOUT_S. pytest-timeout bounds the tests themselves.
@@ -169,7 +171,7 @@ def start_course_work(work: CourseWork, tmp: pytest.TempPathFactory, fixturename
     if "grading" not in fixturenames:
         return
     work.lane("grading", workers=2)
-    for ps in PROBLEM_SETS:
+    for ps in sorted(PROBLEM_SETS, key=lambda ps: ps != ANY_SET_IN):  # the set with the hangs first
         work.start(f"graded {ps}", _grade, ps, tmp.mktemp(ps), lane="grading", after="released")
     work.start("graded unfiltered", _grade_unfiltered, PROBLEM_SETS[0], tmp.mktemp("unfiltered"),
                lane="grading", after="released")
