@@ -29,15 +29,22 @@ NBGRADER := $(NB_ENV) $(BIN)/nbgrader
 
 install: $(STAMP)
 
+# pip byte-compiles what it installs on one core; compileall does it on every core instead. As with
+# pip, a file that does not compile (torch ships some for newer Pythons) is only left uncompiled.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile $(PIP_FLAGS) -c constraints.txt
+BYTE_COMPILE := $(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
+
 $(COURSE_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course]'
+	$(PIP_INSTALL) -e '.[course]'
+	$(BYTE_COMPILE)
 	touch $@
 
 # One pip run for both where neither is installed yet (a second would resolve everything again).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(PIP_FLAGS) -c constraints.txt -e '.[course,test]'
+	$(PIP_INSTALL) -e '.[course,test]'
+	$(BYTE_COMPILE)
 	touch $(COURSE_STAMP) $@
 
 lab: $(COURSE_STAMP)

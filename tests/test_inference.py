@@ -50,9 +50,10 @@ def test_measure_latency_reports_ordered_percentiles(device):
     assert micro["p50"] == round(report.p50 * 1e6, 1)
 
 
+@pytest.mark.quiet  # it compares two timings, which other work running meanwhile would skew
 def test_throughput_grows_with_batch_size(device):
     """A small model's batch of one is all call overhead, which a batch of 256 shares: far more
-    than 4x the examples per second, by a margin that a busy machine does not eat."""
+    than 4x the examples per second."""
     rows = dp.throughput_vs_batch_size(dp.mlp([16, 32, 10]), (16,), [1, 256], device=device,
                                        min_run_time=0.05)
     assert [r.batch_size for r in rows] == [1, 256]
